@@ -1,0 +1,27 @@
+/** What every broker handler reads: projection views (synchronous, never awaited) and the edges' services. */
+import type { EventLog, ProjectionView } from "../events/log.ts";
+import type { Logger } from "../observe/log.ts";
+import type { GatewayMetrics } from "../observe/metrics.ts";
+import type { RoutingTable } from "../routing/routing_table.ts";
+import type { ToolView } from "../routing/tool_view.ts";
+import type { UpstreamsState } from "../routing/upstreams.ts";
+import type { SessionMapState } from "../session/session_map.ts";
+import type { TokenService } from "../session/tokens.ts";
+
+export interface BrokerOptions {
+  /** Largest accepted POST body; larger ones get 413. */
+  maxBodyBytes: number;
+  /** Keep-alive comment period on GET streams, so idle proxies do not cut them. */
+  keepAliveMs: number;
+}
+
+export interface BrokerContext {
+  log: EventLog;
+  upstreams: ProjectionView<UpstreamsState>;
+  routing: ProjectionView<{ base: UpstreamsState; view: { view: ToolView; table: RoutingTable } }>;
+  sessions: ProjectionView<SessionMapState>;
+  tokens: TokenService;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  options: BrokerOptions;
+}

@@ -1,0 +1,113 @@
+/**
+ * Fans server-to-client notifications out to the clients' GET streams. `tools/list_changed` is sent when,
+ * and only when, the tool view's version moves — the projection decides what "changed" means, this edge
+ * only delivers. Per the spec each message goes on one stream of a session (the newest).
+ */
+import type { EventLog } from "../events/log.ts";
+import type { ToolView } from "../routing/tool_view.ts";
+import { formatSse } from "../mcp/sse.ts";
+
+interface Stream {
+  session: string;
+  send(text: string): boolean;
+  close(): void;
+}
+
+export class NotificationHub {
+  #streams = new Map<string, Stream[]>();
+  #toolsVersion: number;
+  #encoder = new TextEncoder();
+  #unsubscribe: () => void;
+
+  constructor(log: EventLog, toolView: () => ToolView, private readonly keepAliveMs: number) {
+    this.#toolsVersion = toolView().version;
+    this.#unsubscribe = log.subscribe((event) => {
+      if (event.type === "SessionClosed") this.closeSession(event.session);
+      const version = toolView().version;
+      if (version === this.#toolsVersion) return;
+      this.#toolsVersion = version;
+      this.broadcast({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+    });
+  }
+
+  /** Number of open GET streams (for status and tests). */
+  get size(): number {
+    let n = 0;
+    for (const list of this.#streams.values()) n += list.length;
+    return n;
+  }
+
+  /** Opens a GET stream for `session`; the response stays open until the client leaves or the session ends. */
+  open(session: string, headers: HeadersInit): Response {
+    let stream!: Stream;
+    let keepAlive: ReturnType<typeof setInterval>;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        stream = {
+          session,
+          send: (text) => {
+            try {
+              controller.enqueue(this.#encoder.encode(text));
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          close: () => {
+            clearInterval(keepAlive);
+            try {
+              controller.close();
+            } catch { /* already closed */ }
+          },
+        };
+        const list = this.#streams.get(session) ?? [];
+        list.push(stream);
+        this.#streams.set(session, list);
+        // An SSE comment: invisible to clients, keeps intermediaries from timing out an idle stream.
+        stream.send(": connected\n\n");
+        keepAlive = setInterval(() => stream.send(": keep-alive\n\n"), this.keepAliveMs);
+      },
+      cancel: () => {
+        clearInterval(keepAlive);
+        this.#remove(stream);
+      },
+    });
+    const h = new Headers(headers);
+    h.set("content-type", "text/event-stream");
+    h.set("cache-control", "no-cache, no-transform");
+    h.set("x-accel-buffering", "no");
+    return new Response(body, { status: 200, headers: h });
+  }
+
+  #remove(stream: Stream) {
+    const list = this.#streams.get(stream.session)?.filter((s) => s !== stream) ?? [];
+    if (list.length) this.#streams.set(stream.session, list);
+    else this.#streams.delete(stream.session);
+  }
+
+  /** Sends one message to one session (its newest stream that still accepts data). */
+  sendTo(session: string, message: unknown): boolean {
+    const list = this.#streams.get(session);
+    if (!list) return false;
+    const text = formatSse({ event: "message", data: JSON.stringify(message) });
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (list[i].send(text)) return true;
+      this.#remove(list[i]);
+    }
+    return false;
+  }
+
+  broadcast(message: unknown): void {
+    for (const session of [...this.#streams.keys()]) this.sendTo(session, message);
+  }
+
+  closeSession(session: string): void {
+    for (const stream of this.#streams.get(session) ?? []) stream.close();
+    this.#streams.delete(session);
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    for (const session of [...this.#streams.keys()]) this.closeSession(session);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The broker's HTTP surface as one `Request → Response` function (web standards; `Deno.serve` is only the
+ * adapter), so tests can call it directly and the route table reads in one place.
+ */
+import { BackendSessions } from "./backend_sessions.ts";
+import type { BrokerContext } from "./context.ts";
+import { handleDebug } from "./debug.ts";
+import { createMcpEndpoint } from "./mcp_endpoint.ts";
+import { NotificationHub } from "./notifications.ts";
+import { handleProtectedResource } from "./oauth.ts";
+import { handleStatus } from "./status.ts";
+
+export interface Broker {
+  handler: (req: Request) => Promise<Response>;
+  hub: NotificationHub;
+  backends: BackendSessions;
+  /** Ends every session whose token has expired (their backend sessions too). */
+  sweepExpired(now?: number): void;
+  close(): void;
+}
+
+export function createBroker(ctx: BrokerContext): Broker {
+  const hub = new NotificationHub(ctx.log, () => ctx.routing.state.view.view, ctx.options.keepAliveMs);
+  const backends = new BackendSessions(ctx.log, ctx.sessions);
+  const mcp = createMcpEndpoint(ctx, hub, backends);
+
+  const handler = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    if (path === "/mcp" || path === "/mcp/") return mcp.handle(req);
+    if (
+      path === "/.well-known/oauth-protected-resource" ||
+      path.startsWith("/.well-known/oauth-protected-resource/")
+    ) {
+      return handleProtectedResource(req);
+    }
+    if (path === "/status" || path === "/status/") return handleStatus(ctx, req, undefined);
+    if (path.startsWith("/status/")) {
+      return handleStatus(ctx, req, decodeURIComponent(path.slice("/status/".length)));
+    }
+    if (path === "/healthz") return new Response("ok\n");
+    if (path === "/readyz") return readiness(ctx);
+    if (path === "/metrics") return await ctx.metrics.render();
+    if (path.startsWith("/debug/")) return handleDebug(ctx.log, path, url);
+    if (path === "/") return new Response("MCP Gateway. The MCP endpoint is /mcp; status at /status.\n");
+    return new Response("Not found. The MCP endpoint is /mcp.\n", { status: 404 });
+  };
+
+  return {
+    handler,
+    hub,
+    backends,
+    sweepExpired(now = Date.now()) {
+      const { open, closed } = ctx.sessions.state;
+      for (const [id, session] of [...open]) {
+        if (session.expiresAt > now) continue;
+        backends.closeAll(id, ctx.upstreams.state.servers).catch(() => {});
+        ctx.log.append({ type: "SessionClosed", session: id, reason: "expired" });
+      }
+      for (const [id, expiresAt] of [...closed]) {
+        if (expiresAt <= now) ctx.log.append({ type: "SessionClosed", session: id, reason: "expired" });
+      }
+    },
+    close() {
+      hub.close();
+    },
+  };
+}
+
+/** Ready once a config is loaded and, if it names enabled servers, at least one of them serves. */
+function readiness(ctx: BrokerContext): Response {
+  const state = ctx.upstreams.state;
+  if (!state.configSource) return new Response("no configuration loaded\n", { status: 503 });
+  const enabled = [...state.servers.values()].filter((s) => s.config.enabled);
+  if (enabled.length && !enabled.some((s) => s.status === "ready")) {
+    return new Response("no upstream MCP server is ready\n", { status: 503 });
+  }
+  return new Response("ready\n");
+}

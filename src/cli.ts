@@ -1,0 +1,164 @@
+/**
+ * Command-line flags and environment: the seed's flags with their defaults, the reference binary's
+ * spellings, and the gateway's own additions. Parsing is strict: an unknown flag is an error, not a typo
+ * that silently changes nothing.
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import type { LogFormat, LogLevel } from "./observe/log.ts";
+
+export const HELP =
+  `MCP Gateway — many MCP servers behind one /mcp endpoint (broker, Envoy ext_proc router, controller)
+
+Usage: mcp-broker-router [flags]
+
+  --mcp-broker-address ADDR        HTTP broker address (default 0.0.0.0:8080)
+                                   (alias: --mcp-broker-public-address)
+  --mcp-router-address ADDR        gRPC ext_proc address (default 0.0.0.0:50051); "off" disables the router
+  --mcp-gateway-config FILE        config file path (default ./config/mcp-system/config.yaml); hot-reloaded
+  --controller                     run the Kubernetes controller instead of broker and router
+  --mcp-gateway-public-host HOST   :authority the router pins every request to (default mcp.127-0-0-1.sslip.io:8888)
+  --mcp-gateway-private-host HOST  where the router sends hairpin initialize requests
+                                   (default mcp-gateway-istio.gateway-system.svc.cluster.local:8080)
+  --session-signing-key KEY        HS256 key for gateway sessions (env JWT_SESSION_SIGNING_KEY; alias
+                                   --gateway-signing-key, env GATEWAY_SIGNING_KEY). Unset: a random key per process
+  --session-length MINUTES         gateway session lifetime (default 1440)
+  --mcp-check-interval SECONDS     upstream health check and re-list period (default 60)
+  --max-request-body-size BYTES    largest accepted request body (default 5242880)
+  --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
+  --log-format FORMAT              text|json (default text)
+  --help                           show this help
+
+Controller mode (--controller):
+  --kubeconfig FILE                kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --namespace NS                   namespace of the written ConfigMap/Secret (env NAMESPACE, default mcp-system)
+  --health-probe-address ADDR      /healthz and /readyz (default 0.0.0.0:8081)
+  --metrics-address ADDR           Prometheus metrics (default 0.0.0.0:8082)
+  --mcp-broker-status-url URL      broker /status to fold into MCPServer status (env MCP_BROKER_STATUS_URL)
+
+Environment: OAUTH_RESOURCE_NAME, OAUTH_RESOURCE, OAUTH_AUTHORIZATION_SERVERS, OAUTH_BEARER_METHODS_SUPPORTED,
+OAUTH_SCOPES_SUPPORTED configure /.well-known/oauth-protected-resource.
+`;
+
+const LOG_LEVELS: Record<string, LogLevel> = {
+  debug: "debug",
+  info: "info",
+  warn: "warn",
+  warning: "warn",
+  error: "error",
+  "-4": "debug",
+  "0": "info",
+  "4": "warn",
+  "8": "error",
+};
+
+const positiveNumber = (flag: string) =>
+  z.coerce.number({ error: `${flag} must be a number` }).positive(`${flag} must be greater than 0`);
+
+const OptionsSchema = z.object({
+  brokerAddress: z.string(),
+  routerAddress: z.string(),
+  configPath: z.string().min(1),
+  controller: z.boolean(),
+  publicHost: z.string().min(1),
+  privateHost: z.string().min(1),
+  signingKey: z.string().optional(),
+  sessionMinutes: positiveNumber("--session-length"),
+  checkIntervalSeconds: positiveNumber("--mcp-check-interval"),
+  maxBodyBytes: positiveNumber("--max-request-body-size").int(),
+  logLevel: z.string().transform((v, ctx) => {
+    const level = LOG_LEVELS[v.toLowerCase()];
+    if (!level) {
+      ctx.addIssue({ code: "custom", message: `--log-level must be debug, info, warn or error, got ${v}` });
+    }
+    return level as LogLevel;
+  }),
+  logFormat: z.string().transform((v, ctx) => {
+    const format = v === "txt" ? "text" : v;
+    if (format !== "text" && format !== "json") {
+      ctx.addIssue({ code: "custom", message: `--log-format must be text or json, got ${v}` });
+    }
+    return format as LogFormat;
+  }),
+  kubeconfig: z.string().optional(),
+  namespace: z.string().min(1),
+  healthAddress: z.string(),
+  metricsAddress: z.string(),
+  brokerStatusUrl: z.string().optional(),
+});
+
+export type GatewayOptions = z.infer<typeof OptionsSchema>;
+
+export type CliResult = { ok: true; options: GatewayOptions } | { ok: false; help: true } | {
+  ok: false;
+  help?: false;
+  error: string;
+};
+
+/** Parses argv and env into options, or an error message naming the flag. */
+export function parseCli(args: string[], env: (name: string) => string | undefined): CliResult {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "mcp-broker-address": { type: "string" },
+        "mcp-broker-public-address": { type: "string" },
+        "mcp-router-address": { type: "string" },
+        "mcp-gateway-config": { type: "string" },
+        "controller": { type: "boolean" },
+        "mcp-gateway-public-host": { type: "string" },
+        "mcp-gateway-private-host": { type: "string" },
+        "session-signing-key": { type: "string" },
+        "gateway-signing-key": { type: "string" },
+        "session-length": { type: "string" },
+        "mcp-check-interval": { type: "string" },
+        "max-request-body-size": { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
+        "kubeconfig": { type: "string" },
+        "namespace": { type: "string" },
+        "health-probe-address": { type: "string" },
+        "metrics-address": { type: "string" },
+        "mcp-broker-status-url": { type: "string" },
+        "help": { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    return { ok: false, error: `${(e as Error).message}. Run with --help for the list of flags.` };
+  }
+  if (values.help) return { ok: false, help: true };
+  const parsed = OptionsSchema.safeParse({
+    brokerAddress: values["mcp-broker-address"] ?? values["mcp-broker-public-address"] ?? "0.0.0.0:8080",
+    routerAddress: values["mcp-router-address"] ?? "0.0.0.0:50051",
+    configPath: values["mcp-gateway-config"] ?? "./config/mcp-system/config.yaml",
+    controller: values.controller ?? false,
+    publicHost: values["mcp-gateway-public-host"] ?? "mcp.127-0-0-1.sslip.io:8888",
+    privateHost: values["mcp-gateway-private-host"] ??
+      "mcp-gateway-istio.gateway-system.svc.cluster.local:8080",
+    signingKey: values["session-signing-key"] ?? values["gateway-signing-key"] ??
+      env("GATEWAY_SIGNING_KEY") ??
+      env("JWT_SESSION_SIGNING_KEY"),
+    sessionMinutes: values["session-length"] ?? "1440",
+    checkIntervalSeconds: values["mcp-check-interval"] ?? "60",
+    maxBodyBytes: values["max-request-body-size"] ?? String(5 * 1024 * 1024),
+    logLevel: values["log-level"] ?? "info",
+    logFormat: values["log-format"] ?? "text",
+    kubeconfig: values.kubeconfig,
+    namespace: values.namespace ?? env("NAMESPACE") ?? "mcp-system",
+    healthAddress: values["health-probe-address"] ?? "0.0.0.0:8081",
+    metricsAddress: values["metrics-address"] ?? "0.0.0.0:8082",
+    brokerStatusUrl: values["mcp-broker-status-url"] ?? env("MCP_BROKER_STATUS_URL"),
+  });
+  if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
+  return { ok: true, options: parsed.data };
+}
+
+/** Splits `host:port`, `:port` or `[v6]:port`; an empty host means every interface. */
+export function parseAddress(address: string): { hostname: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address.trim());
+  if (!match) throw new Error(`address ${JSON.stringify(address)} must look like host:port`);
+  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) };
+}

@@ -1,0 +1,103 @@
+/**
+ * Turns config text into a validated {@link GatewayConfig}, or a message that names the field and the
+ * problem. Pure apart from resolving credentials, which the caller injects.
+ */
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { createHash } from "node:crypto";
+import { type GatewayConfig, GatewayConfigSchema, type ServerConfig, ServerConfigSchema } from "./schema.ts";
+
+export type ParseResult = { ok: true; config: GatewayConfig; digest: string } | { ok: false; reason: string };
+
+/** Reads a credential from a file or env var; injected so parsing stays testable. */
+export interface CredentialResolver {
+  file(path: string): string;
+  env(name: string): string | undefined;
+}
+
+const KNOWN_SERVER_KEYS = Object.keys(ServerConfigSchema.shape);
+const KNOWN_TOP_KEYS = ["servers", "virtualServers"];
+
+/**
+ * The reference gateway read config through viper, which matches keys case-insensitively (`toolprefix`
+ * works). Keep files written for it working by folding known keys to their canonical spelling.
+ */
+function canonicalKeys(value: unknown, known: string[]): unknown {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[known.find((k) => k.toLowerCase() === key.toLowerCase()) ?? key] = v;
+  }
+  return out;
+}
+
+function normalize(raw: unknown): unknown {
+  const top = canonicalKeys(raw, KNOWN_TOP_KEYS) as Record<string, unknown>;
+  if (top && Array.isArray(top.servers)) {
+    top.servers = top.servers.map((s) => canonicalKeys(s, KNOWN_SERVER_KEYS));
+  }
+  return top;
+}
+
+/** Formats zod issues as `servers[1].url: must be an http:// or https:// URL`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => {
+    const path = issue.path.reduce<string>(
+      (acc, part) =>
+        typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part),
+      "",
+    );
+    return `${path || "(root)"}: ${issue.message}`;
+  }).join("; ");
+}
+
+/** Stable digest of a config, so "did it change?" is a string compare. */
+export function configDigest(config: GatewayConfig): string {
+  return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 16);
+}
+
+/** Parses YAML (or JSON) config text. `baseDir` anchors relative credentialFile paths. */
+export function parseConfig(text: string, resolver: CredentialResolver, baseDir = "."): ParseResult {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (e) {
+    return { ok: false, reason: `not valid YAML: ${(e as Error).message.split("\n")[0]}` };
+  }
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    return { ok: false, reason: "(root): must be a mapping with a 'servers' list" };
+  }
+  const parsed = GatewayConfigSchema.safeParse(normalize(raw));
+  if (!parsed.success) return { ok: false, reason: describeIssues(parsed.error) };
+  const servers: ServerConfig[] = [];
+  for (const [i, server] of parsed.data.servers.entries()) {
+    let credential = server.credential;
+    try {
+      if (server.credentialFile) {
+        const path = server.credentialFile.startsWith("/")
+          ? server.credentialFile
+          : `${baseDir}/${server.credentialFile}`;
+        credential = resolver.file(path).trim();
+      } else if (server.credentialEnv) {
+        credential = resolver.env(server.credentialEnv);
+        if (credential === undefined) {
+          return {
+            ok: false,
+            reason: `servers[${i}].credentialEnv: environment variable ${server.credentialEnv} is not set`,
+          };
+        }
+      }
+    } catch (e) {
+      return { ok: false, reason: `servers[${i}].credentialFile: cannot read: ${(e as Error).message}` };
+    }
+    servers.push({ ...server, credential, hostname: server.hostname ?? new URL(server.url).host });
+  }
+  const config: GatewayConfig = { ...parsed.data, servers };
+  return { ok: true, config, digest: configDigest(config) };
+}
+
+/** The resolver used outside tests. */
+export const denoCredentials: CredentialResolver = {
+  file: (path) => Deno.readTextFileSync(path),
+  env: (name) => Deno.env.get(name),
+};

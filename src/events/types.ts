@@ -1,0 +1,95 @@
+/**
+ * The gateway's events: facts that happened, as plain data. Every edge (config watcher, upstream managers,
+ * HTTP and gRPC handlers, Kubernetes informers) appends these; every view the gateway serves is a fold of them.
+ *
+ * Events never carry live objects (clients, sockets, timers), so they can be logged, shown on the debug
+ * endpoint and, later, shipped to a shared log.
+ */
+import type { GatewayConfig, ServerConfig } from "../config/schema.ts";
+
+/** A tool exactly as the upstream listed it (name, schemas, annotations, _meta all verbatim). */
+export type UpstreamTool = { name: string; [key: string]: unknown };
+
+/** A prompt exactly as the upstream listed it. */
+export type UpstreamPrompt = { name: string; [key: string]: unknown };
+
+/** A Kubernetes object reduced to what the controller folds over. */
+export interface ObservedResource {
+  kind: string;
+  namespace: string;
+  name: string;
+  resourceVersion?: string;
+  generation?: number;
+  /** The object as the API server returned it (plain JSON). */
+  object: Record<string, unknown>;
+}
+
+/** Where a config came from: a file path, or the controller's ConfigMap. */
+export type ConfigSource = string;
+
+export type GatewayEvent =
+  | { type: "ConfigLoaded"; source: ConfigSource; config: GatewayConfig; digest: string }
+  | { type: "ConfigRejected"; source: ConfigSource; reason: string }
+  | {
+    type: "UpstreamConnecting";
+    server: string;
+    /** Identity of the server's configuration; events from a superseded manager are ignored by folds. */
+    upstreamKey: string;
+    attempt: number;
+  }
+  | {
+    type: "UpstreamConnected";
+    server: string;
+    upstreamKey: string;
+    protocolVersion: string;
+    serverInfo: { name: string; version: string; [key: string]: unknown };
+    capabilities: Record<string, unknown>;
+  }
+  | {
+    type: "UpstreamFailed";
+    server: string;
+    upstreamKey: string;
+    /** Which step failed, so status can say why. */
+    stage: "connect" | "initialize" | "validate" | "list" | "ping" | "transport";
+    reason: string;
+    /** Milliseconds until the next attempt. */
+    retryInMs: number;
+  }
+  | { type: "ToolsDiscovered"; server: string; upstreamKey: string; tools: UpstreamTool[] }
+  | { type: "PromptsDiscovered"; server: string; upstreamKey: string; prompts: UpstreamPrompt[] }
+  | { type: "UpstreamRemoved"; server: string; upstreamKey: string }
+  | {
+    type: "SessionOpened";
+    /** The gateway session's id (JWT `jti`), never the token itself. */
+    session: string;
+    protocolVersion: string;
+    expiresAt: number;
+  }
+  | {
+    type: "BackendSessionBound";
+    session: string;
+    server: string;
+    /** Backend `mcp-session-id` ("" when the backend is stateless). */
+    backendSession: string;
+    protocolVersion: string;
+  }
+  | {
+    type: "BackendSessionInvalidated";
+    session: string;
+    server: string;
+    backendSession: string;
+    reason: string;
+  }
+  | { type: "SessionClosed"; session: string; reason: "deleted" | "expired" }
+  | { type: "ResourceObserved"; resource: ObservedResource }
+  | { type: "ResourceDeleted"; kind: string; namespace: string; name: string };
+
+export type EventType = GatewayEvent["type"];
+
+/** An event as stored in the log: with its position and time. */
+export type LoggedEvent = GatewayEvent & { seq: number; at: number };
+
+/** Narrow to one event type. */
+export type EventOf<T extends EventType> = Extract<GatewayEvent, { type: T }>;
+
+export type { GatewayConfig, ServerConfig };

@@ -1,0 +1,111 @@
+/**
+ * Assembles the broker/router process: one event log, the projections every role reads, and the edges
+ * (config watcher, upstream managers, broker HTTP server, router gRPC server) that append to it.
+ */
+import { parseAddress } from "./cli.ts";
+import type { GatewayOptions } from "./cli.ts";
+import { readConfigFile, watchConfigFile } from "./config/watch.ts";
+import { InMemoryEventLog } from "./events/log.ts";
+import { createBroker } from "./broker/server.ts";
+import type { BrokerContext } from "./broker/context.ts";
+import type { Logger } from "./observe/log.ts";
+import { GatewayMetrics } from "./observe/metrics.ts";
+import { routingTableProjection } from "./routing/routing_table.ts";
+import { upstreamsProjection } from "./routing/upstreams.ts";
+import { sessionMapProjection } from "./session/session_map.ts";
+import { TokenService } from "./session/tokens.ts";
+import { UpstreamSupervisor } from "./upstream/supervisor.ts";
+import { resolve } from "node:path";
+
+export interface RunningGateway {
+  brokerUrl: string;
+  routerPort?: number;
+  context: BrokerContext;
+  close(): Promise<void>;
+}
+
+/** Starts broker (and router unless disabled); rejects when the initial config is unusable. */
+export async function startGateway(options: GatewayOptions, logger: Logger): Promise<RunningGateway> {
+  const log = new InMemoryEventLog(1024, (e) => logger.error("event listener failed", { error: e }));
+  const upstreams = log.project(upstreamsProjection);
+  const routing = log.project(routingTableProjection);
+  const sessions = log.project(sessionMapProjection);
+  log.subscribe((event) => {
+    if (event.type === "ConfigRejected") {
+      logger.error("config rejected; keeping the last good one", { reason: event.reason });
+    }
+    if (event.type === "ConfigLoaded") {
+      logger.info("config loaded", { source: event.source, servers: event.config.servers.length });
+    }
+  });
+
+  const configPath = resolve(options.configPath);
+  const initial = readConfigFile(configPath);
+  if (!initial.ok) throw new Error(`invalid configuration: ${initial.reason}`);
+  log.append({ type: "ConfigLoaded", source: configPath, config: initial.config, digest: initial.digest });
+
+  let signingKey = options.signingKey;
+  if (!signingKey) {
+    signingKey = crypto.randomUUID() + crypto.randomUUID();
+    logger.warn(
+      "no --session-signing-key / JWT_SESSION_SIGNING_KEY set: using a random key, so sessions end when this process does and replicas cannot share them",
+    );
+  } else if (signingKey.length < 32) {
+    logger.warn("the session signing key is shorter than 32 bytes; use a longer random key in production");
+  }
+  const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
+  const metrics = new GatewayMetrics(log, upstreams);
+  const context: BrokerContext = {
+    log,
+    upstreams,
+    routing,
+    sessions,
+    tokens,
+    metrics,
+    logger: logger.with({ component: "broker" }),
+    options: { maxBodyBytes: options.maxBodyBytes, keepAliveMs: 25_000 },
+  };
+
+  const supervisor = new UpstreamSupervisor(log, upstreams, {
+    logger: logger.with({ component: "upstream" }),
+    checkIntervalMs: options.checkIntervalSeconds * 1000,
+  });
+  supervisor.start();
+
+  const broker = createBroker(context);
+  const { hostname, port } = parseAddress(options.brokerAddress);
+  const abort = new AbortController();
+  let resolveListening: (url: string) => void;
+  const listening = new Promise<string>((r) => resolveListening = r);
+  const server = Deno.serve({
+    hostname,
+    port,
+    signal: abort.signal,
+    onListen: (addr) => {
+      const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+      const url = `http://${host}:${addr.port}`;
+      logger.info("broker listening", { url: `${url}/mcp` });
+      resolveListening(url);
+    },
+    onError: (e) => {
+      logger.error("broker handler failed", { error: e });
+      return new Response("Internal error\n", { status: 500 });
+    },
+  }, broker.handler);
+  const brokerUrl = await listening;
+
+  watchConfigFile(configPath, log, abort.signal);
+  const sweeper = setInterval(() => broker.sweepExpired(), 30_000);
+
+  return {
+    brokerUrl,
+    context,
+    async close() {
+      clearInterval(sweeper);
+      broker.close();
+      abort.abort();
+      await supervisor.stop();
+      await server.finished;
+    },
+  };
+}

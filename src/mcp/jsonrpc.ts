@@ -1,0 +1,157 @@
+/**
+ * JSON-RPC message parsing for both data paths. The body is parsed once for meaning, and scanned for the
+ * raw text spans of `id` and `params.name`: ids are echoed and names rewritten by splicing text, so ids of
+ * any type (including integers beyond 2^53) and every other byte of a forwarded body survive untouched.
+ */
+import { GatewayError } from "./errors.ts";
+
+export type JsonRpcMessage =
+  | {
+    kind: "request";
+    rawId: string;
+    id: unknown;
+    method: string;
+    params: Record<string, unknown> | undefined;
+  }
+  | { kind: "notification"; method: string; params: Record<string, unknown> | undefined }
+  | { kind: "response"; rawId: string; id: unknown; result?: unknown; error?: unknown };
+
+/** A parsed body with its text, so spans can be spliced later. */
+export interface ParsedBody {
+  text: string;
+  message: JsonRpcMessage;
+}
+
+/**
+ * Classifies a JSON-RPC body. Batches are refused: the 2025-06-18 spec removed them and a gateway cannot
+ * route one array to several backends atomically.
+ */
+export function parseJsonRpc(text: string): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new GatewayError("parse", `Parse error: ${(e as Error).message}`);
+  }
+  if (Array.isArray(value)) {
+    throw new GatewayError("batch", "Invalid Request: batch requests are not supported");
+  }
+  if (!value || typeof value !== "object") {
+    throw new GatewayError("invalid-request", "Invalid Request: the body must be a JSON-RPC object");
+  }
+  const obj = value as Record<string, unknown>;
+  const spans = memberSpans(text);
+  const idSpan = spans.get("id");
+  const rawId = idSpan ? text.slice(idSpan[0], idSpan[1]) : "null";
+  const fail = (why: string) => {
+    throw new GatewayError("invalid-request", `Invalid Request: ${why}`, validId(obj.id) ? rawId : "null");
+  };
+  if (obj.jsonrpc !== "2.0") fail(`"jsonrpc" must be "2.0"`);
+  const hasId = "id" in obj;
+  if (hasId && !validId(obj.id)) fail(`"id" must be a string or a number`);
+  if ("method" in obj) {
+    if (typeof obj.method !== "string" || obj.method === "") fail(`"method" must be a non-empty string`);
+    const params = obj.params;
+    if (params !== undefined && (params === null || typeof params !== "object" || Array.isArray(params))) {
+      fail(`"params" must be an object`);
+    }
+    const p = params as Record<string, unknown> | undefined;
+    const method = obj.method as string;
+    return {
+      text,
+      message: hasId
+        ? { kind: "request", rawId, id: obj.id, method, params: p }
+        : { kind: "notification", method, params: p },
+    };
+  }
+  if (hasId && ("result" in obj || "error" in obj)) {
+    return { text, message: { kind: "response", rawId, id: obj.id, result: obj.result, error: obj.error } };
+  }
+  return fail(`a message needs "method" (request or notification) or "result"/"error" (response)`);
+}
+
+function validId(id: unknown): boolean {
+  return typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+}
+
+/** Returns `text` with `params.name` replaced, every other byte kept. */
+export function replaceParamsName(text: string, name: string): string {
+  const params = memberSpans(text).get("params");
+  if (!params) throw new Error("no params");
+  const span = memberSpans(text, params[0]).get("name");
+  if (!span) throw new Error("no params.name");
+  return text.slice(0, span[0]) + JSON.stringify(name) + text.slice(span[1]);
+}
+
+/** Returns `text` with the top-level `id` replaced by `rawId` (JSON text). */
+export function replaceId(text: string, rawId: string): string {
+  const span = memberSpans(text).get("id");
+  if (!span) throw new Error("no id");
+  return text.slice(0, span[0]) + rawId + text.slice(span[1]);
+}
+
+/**
+ * Spans `[start, end)` of the values of one object's members, starting at the object's `{` (or the first
+ * non-space from `from`). The text is already known to be valid JSON. Duplicate keys: the last wins, as in
+ * `JSON.parse`.
+ */
+export function memberSpans(text: string, from = 0): Map<string, [number, number]> {
+  const spans = new Map<string, [number, number]>();
+  let i = skipSpace(text, from);
+  if (text[i] !== "{") return spans;
+  i = skipSpace(text, i + 1);
+  while (i < text.length && text[i] !== "}") {
+    const keyEnd = skipString(text, i);
+    const rawKey = text.slice(i, keyEnd);
+    const key = rawKey.includes("\\") ? JSON.parse(rawKey) as string : rawKey.slice(1, -1);
+    i = skipSpace(text, keyEnd);
+    i = skipSpace(text, i + 1); // ':'
+    const end = skipValue(text, i);
+    spans.set(key, [i, end]);
+    i = skipSpace(text, end);
+    if (text[i] === ",") i = skipSpace(text, i + 1);
+  }
+  return spans;
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+function skipString(text: string, i: number): number {
+  for (i++; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\\") i++;
+    else if (c === '"') return i + 1;
+  }
+  return i;
+}
+
+function skipValue(text: string, i: number): number {
+  const c = text[i];
+  if (c === '"') return skipString(text, i);
+  if (c === "{" || c === "[") {
+    let depth = 0;
+    for (; i < text.length; i++) {
+      const d = text[i];
+      if (d === '"') i = skipString(text, i) - 1;
+      else if (d === "{" || d === "[") depth++;
+      else if (d === "}" || d === "]") {
+        if (--depth === 0) return i + 1;
+      }
+    }
+    return i;
+  }
+  while (i < text.length && !",}] \n\r\t".includes(text[i])) i++;
+  return i;
+}
+
+/** A JSON-RPC success response as text, with the request id spliced raw. */
+export function resultText(rawId: string, resultJson: string): string {
+  return `{"jsonrpc":"2.0","id":${rawId},"result":${resultJson}}`;
+}

@@ -1,0 +1,140 @@
+/**
+ * Projection: what the gateway knows about each configured server — its config, connection status and the
+ * tools it last listed. Status pages, the tool view and the routing table are all derived from this.
+ */
+import { createHash } from "node:crypto";
+import type { Projection } from "../events/projection.ts";
+import type { GatewayEvent, ServerConfig, UpstreamPrompt, UpstreamTool } from "../events/types.ts";
+import type { GatewayConfig } from "../config/schema.ts";
+import { EMPTY_CONFIG } from "../config/schema.ts";
+
+export type UpstreamStatus = "disabled" | "connecting" | "ready" | "failed";
+
+export interface UpstreamState {
+  config: ServerConfig;
+  /** Connection identity: a manager's events count only while their key matches this. */
+  upstreamKey: string;
+  status: UpstreamStatus;
+  tools: UpstreamTool[];
+  prompts: UpstreamPrompt[];
+  /** Set once the server has listed tools at least once for this key. */
+  discovered: boolean;
+  protocolVersion?: string;
+  serverInfo?: { name: string; version: string };
+  capabilities?: Record<string, unknown>;
+  lastError?: { stage: string; reason: string; at: number };
+  consecutiveFailures: number;
+  /** Time (ms) of the last event that changed this server's state. */
+  lastChange: number;
+}
+
+export interface UpstreamsState {
+  config: GatewayConfig;
+  configDigest: string;
+  configSource?: string;
+  lastRejection?: { source: string; reason: string; at: number };
+  /** Servers in config order. */
+  servers: ReadonlyMap<string, UpstreamState>;
+}
+
+/**
+ * Identity of a server's connection: what, if changed, needs a new MCP client. The prefix is not part of it —
+ * renaming tools is a view concern and needs no reconnect.
+ */
+export function upstreamKey(server: ServerConfig): string {
+  return createHash("sha256")
+    .update(JSON.stringify([server.name, server.url, server.credential ?? ""]))
+    .digest("hex").slice(0, 12);
+}
+
+const initial: UpstreamsState = { config: EMPTY_CONFIG, configDigest: "", servers: new Map() };
+
+function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "ConfigLoaded" }>, at: number) {
+  const servers = new Map<string, UpstreamState>();
+  for (const config of event.config.servers) {
+    const key = upstreamKey(config);
+    const previous = state.servers.get(config.name);
+    if (previous && previous.upstreamKey === key && previous.config.enabled === config.enabled) {
+      servers.set(config.name, { ...previous, config });
+      continue;
+    }
+    servers.set(config.name, {
+      config,
+      upstreamKey: key,
+      status: config.enabled ? "connecting" : "disabled",
+      tools: [],
+      prompts: [],
+      discovered: false,
+      consecutiveFailures: 0,
+      lastChange: at,
+    });
+  }
+  return { ...state, config: event.config, configDigest: event.digest, configSource: event.source, servers };
+}
+
+function update(
+  state: UpstreamsState,
+  server: string,
+  key: string,
+  change: (s: UpstreamState) => Partial<UpstreamState>,
+): UpstreamsState {
+  const current = state.servers.get(server);
+  // Late events from a manager whose config was replaced or removed say nothing about the current one.
+  if (!current || current.upstreamKey !== key || current.status === "disabled") return state;
+  const servers = new Map(state.servers);
+  servers.set(server, { ...current, ...change(current) });
+  return { ...state, servers };
+}
+
+export const upstreamsProjection: Projection<UpstreamsState> = {
+  name: "upstreams",
+  initial,
+  apply(state, event) {
+    const at = "at" in event ? (event as { at: number }).at : 0;
+    switch (event.type) {
+      case "ConfigLoaded":
+        return event.digest === state.configDigest ? state : onConfig(state, event, at);
+      case "ConfigRejected":
+        return { ...state, lastRejection: { source: event.source, reason: event.reason, at } };
+      case "UpstreamConnecting":
+        return update(state, event.server, event.upstreamKey, (s) => ({
+          status: s.status === "ready" ? "ready" : "connecting",
+        }));
+      case "UpstreamConnected":
+        return update(state, event.server, event.upstreamKey, () => ({
+          protocolVersion: event.protocolVersion,
+          serverInfo: event.serverInfo,
+          capabilities: event.capabilities,
+          lastChange: at,
+        }));
+      case "ToolsDiscovered":
+        return update(state, event.server, event.upstreamKey, () => ({
+          status: "ready",
+          tools: event.tools,
+          discovered: true,
+          consecutiveFailures: 0,
+          lastError: undefined,
+          lastChange: at,
+        }));
+      case "PromptsDiscovered":
+        return update(
+          state,
+          event.server,
+          event.upstreamKey,
+          () => ({ prompts: event.prompts, lastChange: at }),
+        );
+      case "UpstreamFailed":
+        // A failed server serves nothing: a tool that cannot be called must not be listed.
+        return update(state, event.server, event.upstreamKey, (s) => ({
+          status: "failed",
+          tools: [],
+          prompts: [],
+          lastError: { stage: event.stage, reason: event.reason, at },
+          consecutiveFailures: s.consecutiveFailures + 1,
+          lastChange: at,
+        }));
+      default:
+        return state;
+    }
+  },
+};

@@ -1,0 +1,59 @@
+/**
+ * Lists everything of one kind a server offers, following `nextCursor` to the end. Items are kept exactly as
+ * the server sent them (the SDK's typed schemas would drop fields a newer spec adds); only what routing needs
+ * is checked, and items failing that are reported rather than served.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { z } from "zod";
+
+/** More pages than this is a server paging forever, not a real catalogue. */
+const MAX_PAGES = 200;
+
+const NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
+
+const PageSchema = (key: string) =>
+  z.looseObject({ [key]: z.array(z.looseObject({ name: z.string() })), nextCursor: z.string().optional() });
+
+export interface Listing<T> {
+  items: T[];
+  /** Items not served, and why. */
+  invalid: { name: string; reason: string }[];
+}
+
+function checkTool(item: Record<string, unknown>): string | undefined {
+  if (!NAME.test(String(item.name))) return "name must be 1–128 characters of [A-Za-z0-9_.-/]";
+  const schema = item.inputSchema as Record<string, unknown> | undefined;
+  if (!schema || typeof schema !== "object" || schema.type !== "object") {
+    return 'inputSchema must have type "object"';
+  }
+  return undefined;
+}
+
+export async function listAll<T extends { name: string }>(
+  client: Client,
+  kind: "tools" | "prompts",
+  timeoutMs: number,
+): Promise<Listing<T>> {
+  const schema = PageSchema(kind);
+  const items: T[] = [];
+  const invalid: Listing<T>["invalid"] = [];
+  const cursors = new Set<string>();
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const result = await client.request(
+      { method: `${kind}/list`, params: cursor ? { cursor } : {} },
+      schema,
+      { timeout: timeoutMs },
+    );
+    for (const item of result[kind] as Record<string, unknown>[]) {
+      const reason = kind === "tools" ? checkTool(item) : undefined;
+      if (reason) invalid.push({ name: String(item.name), reason });
+      else items.push(item as T);
+    }
+    cursor = result.nextCursor as string | undefined;
+    if (!cursor) return { items, invalid };
+    if (cursors.has(cursor)) throw new Error(`${kind}/list returned cursor ${JSON.stringify(cursor)} twice`);
+    cursors.add(cursor);
+  }
+  throw new Error(`${kind}/list did not finish within ${MAX_PAGES} pages`);
+}
