@@ -32,6 +32,23 @@ export function routeTool(
   return route;
 }
 
+/**
+ * Did the backend forget our session? The spec's answer is 404; some servers (server-everything among
+ * them) say 400 "No valid session ID". Either way the request was not processed, so it may be re-sent.
+ * Consumes the body only when it answers yes.
+ */
+async function lostSession(res: Response): Promise<boolean> {
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return true;
+  }
+  if (res.status !== 400) return false;
+  const text = await res.clone().text().catch(() => "");
+  if (!/session/i.test(text)) return false;
+  await res.body?.cancel();
+  return true;
+}
+
 export async function forwardToolCall(
   ctx: BrokerContext,
   backends: BackendSessions,
@@ -84,9 +101,8 @@ export async function forwardToolCall(
         rawId,
       );
     }
-    if (res.status === 404 && binding.id && attempt === 0) {
-      await res.body?.cancel();
-      backends.invalidate(session.claims, route.server, binding, "backend answered 404");
+    if (binding.id && attempt === 0 && await lostSession(res)) {
+      backends.invalidate(session.claims, route.server, binding, `backend answered ${res.status}`);
       continue;
     }
     ctx.metrics.toolCallSeconds.observe({ server: route.server }, (performance.now() - started) / 1000);

@@ -61,8 +61,10 @@ export const sessionMapProjection: Projection<SessionMapState> = {
         } else state.closed.delete(event.session);
         break;
       }
+      case "UpstreamFailed":
       case "UpstreamRemoved":
-        // A removed or reconfigured server's sessions belong to a connection that no longer exists.
+        // A failed, removed or reconfigured server may have lost its sessions (a restart does): the next call
+        // opens a fresh one rather than finding out through an error.
         for (const session of state.open.values()) session.backends?.delete(event.server);
         break;
       default:
