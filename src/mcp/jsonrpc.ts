@@ -48,8 +48,8 @@ export function parseJsonRpc(text: string): ParsedBody {
   };
   if (obj.jsonrpc !== "2.0") fail(`"jsonrpc" must be "2.0"`);
   const hasId = "id" in obj;
-  if (hasId && !validId(obj.id)) fail(`"id" must be a string or a number`);
   if ("method" in obj) {
+    if (hasId && !validId(obj.id)) fail(`"id" must be a string or a number`);
     if (typeof obj.method !== "string" || obj.method === "") fail(`"method" must be a non-empty string`);
     const params = obj.params;
     if (params !== undefined && (params === null || typeof params !== "object" || Array.isArray(params))) {
@@ -64,7 +64,8 @@ export function parseJsonRpc(text: string): ParsedBody {
         : { kind: "notification", method, params: p },
     };
   }
-  if (hasId && ("result" in obj || "error" in obj)) {
+  // A response's id may be null: an error answering a request whose id could not be read (JSON-RPC 2.0 §5).
+  if (hasId && (validId(obj.id) || obj.id === null) && ("result" in obj || "error" in obj)) {
     return { text, message: { kind: "response", rawId, id: obj.id, result: obj.result, error: obj.error } };
   }
   return fail(`a message needs "method" (request or notification) or "result"/"error" (response)`);

@@ -67,9 +67,10 @@ export function buildToolView(upstreams: UpstreamsState, previous: ToolView | un
   const json = JSON.stringify(tools.map((t) => t.tool));
   const conflictList = [...conflicts.values()];
   if (previous && previous.json === json) {
-    return JSON.stringify(previous.conflicts) === JSON.stringify(conflictList)
-      ? previous
-      : { ...previous, conflicts: conflictList };
+    // Clients see the same list (no version bump), but who serves a name may have moved: routing must follow.
+    const sameOwners = previous.tools.every((t, i) => t.server === tools[i].server);
+    const sameConflicts = JSON.stringify(previous.conflicts) === JSON.stringify(conflictList);
+    return sameOwners && sameConflicts ? previous : { ...previous, tools, conflicts: conflictList };
   }
   return { tools, conflicts: conflictList, version: (previous?.version ?? 0) + 1, json };
 }

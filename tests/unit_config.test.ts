@@ -1,0 +1,108 @@
+/** Config parsing: the seed's format, defaults, reference compatibility, and errors that name the field. */
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { parseConfig } from "../src/config/parse.ts";
+import { parseCli } from "../src/cli.ts";
+
+const creds = {
+  file: (p: string) =>
+    p === "/secrets/token" ? "Bearer from-file\n" : (() => {
+      throw new Error("ENOENT");
+    })(),
+  env: (n: string) => n === "TOKEN" ? "Bearer from-env" : undefined,
+};
+
+Deno.test("the seed's example parses with defaults filled in", () => {
+  const result = parseConfig(
+    `servers:
+  - name: weather-service
+    url: http://weather.example.com:8080
+    hostname: weather.example.com
+    enabled: true
+    toolPrefix: "weather_"
+  - name: calendar-service
+    url: http://calendar.example.com:8080/mcp
+`,
+    creds,
+  );
+  assert(result.ok);
+  assertEquals(result.config.servers[1], {
+    name: "calendar-service",
+    url: "http://calendar.example.com:8080/mcp",
+    hostname: "calendar.example.com:8080",
+    enabled: true,
+    toolPrefix: "",
+    credential: undefined,
+  });
+  assertEquals(result.config.virtualServers, []);
+});
+
+Deno.test("keys match case-insensitively, as the reference's viper loader did", () => {
+  const result = parseConfig(`servers:\n  - name: a\n    URL: http://a/mcp\n    toolprefix: a_\n`, creds);
+  assert(result.ok);
+  assertEquals(result.config.servers[0].toolPrefix, "a_");
+});
+
+Deno.test("credentials resolve from a file or an environment variable", () => {
+  const result = parseConfig(
+    `servers:\n  - {name: a, url: "http://a/mcp", credentialFile: /secrets/token}\n  - {name: b, url: "http://b/mcp", credentialEnv: TOKEN}\n`,
+    creds,
+  );
+  assert(result.ok);
+  assertEquals(result.config.servers.map((s) => s.credential), ["Bearer from-file", "Bearer from-env"]);
+});
+
+Deno.test("invalid files are rejected with the field and the problem", () => {
+  const cases: [string, RegExp][] = [
+    ["servers:\n  - name: a\n    url: ftp://a\n", /servers\[0\]\.url: must be an http/],
+    [
+      "servers:\n  - name: a\n    url: http://a\n  - name: a\n    url: http://b\n",
+      /servers\[1\]\.name: duplicate server name "a"/,
+    ],
+    ["servers:\n  - name: a\n    url: http://a\n    toolPrefix: 'bad prefix'\n", /servers\[0\]\.toolPrefix/],
+    ["servers:\n  - name: a\n    url: http://a\n    enabled: maybe\n", /servers\[0\]\.enabled/],
+    ["servers:\n  - name: a\n    url: http://a\n    colour: red\n", /colour/],
+    ["servers: [\n", /not valid YAML/],
+    ["- just\n- a list\n", /must be a mapping/],
+    [
+      "servers:\n  - {name: a, url: 'http://a', credentialEnv: MISSING}\n",
+      /credentialEnv: environment variable MISSING is not set/,
+    ],
+    ["servers:\n  - {name: a, url: 'http://a', credentialFile: /nope}\n", /credentialFile: cannot read/],
+  ];
+  for (const [text, pattern] of cases) {
+    const result = parseConfig(text, creds);
+    assert(!result.ok, `rejected: ${text}`);
+    assertMatch(result.reason, pattern);
+  }
+});
+
+Deno.test("CLI: seed flags and defaults, reference spellings, strict unknown flags", () => {
+  const env = (n: string) => ({ JWT_SESSION_SIGNING_KEY: "from-env" } as Record<string, string>)[n];
+  const defaults = parseCli([], env);
+  assert(defaults.ok);
+  assertEquals(defaults.options.brokerAddress, "0.0.0.0:8080");
+  assertEquals(defaults.options.routerAddress, "0.0.0.0:50051");
+  assertEquals(defaults.options.configPath, "./config/mcp-system/config.yaml");
+  assertEquals(defaults.options.controller, false);
+  assertEquals(defaults.options.signingKey, "from-env");
+  const legacy = parseCli([
+    "--mcp-broker-public-address",
+    "127.0.0.1:9",
+    "--log-level",
+    "8",
+    "--log-format",
+    "txt",
+  ], env);
+  assert(legacy.ok);
+  assertEquals([legacy.options.brokerAddress, legacy.options.logLevel, legacy.options.logFormat], [
+    "127.0.0.1:9",
+    "error",
+    "text",
+  ]);
+  const unknown = parseCli(["--mcp-brokr-address", "x"], env);
+  assert(!unknown.ok && !unknown.help);
+  assertMatch(unknown.error, /mcp-brokr-address/);
+  const bad = parseCli(["--mcp-check-interval", "0"], env);
+  assert(!bad.ok && !bad.help);
+  assertMatch(bad.error, /--mcp-check-interval must be greater than 0/);
+});

@@ -1,0 +1,177 @@
+/** Projections are pure folds: feed events, compare states. No servers needed. */
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { fold } from "../src/events/projection.ts";
+import { InMemoryEventLog } from "../src/events/log.ts";
+import type { GatewayEvent } from "../src/events/types.ts";
+import { configDigest } from "../src/config/parse.ts";
+import type { GatewayConfig } from "../src/config/schema.ts";
+import { upstreamKey, upstreamsProjection } from "../src/routing/upstreams.ts";
+import { toolViewProjection } from "../src/routing/tool_view.ts";
+import { annotationHints, routingTableProjection } from "../src/routing/routing_table.ts";
+import { backendSessionOf, sessionMapProjection } from "../src/session/session_map.ts";
+
+function server(name: string, prefix: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    url: `http://${name}.local/mcp`,
+    hostname: `${name}.mcp.local`,
+    enabled: true,
+    toolPrefix: prefix,
+    ...extra,
+  };
+}
+function loaded(servers: ReturnType<typeof server>[]): GatewayEvent {
+  const config = { servers, virtualServers: [] } as GatewayConfig;
+  return { type: "ConfigLoaded", source: "test", config, digest: configDigest(config) };
+}
+function tools(s: ReturnType<typeof server>, ...names: string[]): GatewayEvent {
+  return {
+    type: "ToolsDiscovered",
+    server: s.name,
+    upstreamKey: upstreamKey(s as never),
+    tools: names.map((name) => ({
+      name,
+      inputSchema: { type: "object" },
+      annotations: { readOnlyHint: true },
+    })),
+  };
+}
+
+const A = server("a", "a_");
+const B = server("b", "b_");
+
+Deno.test("tool view: prefixed, sorted, only ready servers", () => {
+  const state = fold(toolViewProjection, [loaded([A, B]), tools(B, "zeta", "alpha"), tools(A, "echo")]).view;
+  assertEquals(state.tools.map((t) => t.name), ["a_echo", "b_alpha", "b_zeta"]);
+  assertEquals(state.tools[1].upstreamName, "alpha");
+  assertEquals(JSON.parse(state.json)[0], {
+    name: "a_echo",
+    inputSchema: { type: "object" },
+    annotations: { readOnlyHint: true },
+  });
+});
+
+Deno.test("tool view: version moves only when what clients see changes", () => {
+  const events = [loaded([A]), tools(A, "echo")];
+  const v1 = fold(toolViewProjection, events).view.version;
+  const v2 = fold(toolViewProjection, [...events, tools(A, "echo")]).view.version;
+  assertEquals(v1, v2);
+  const v3 = fold(toolViewProjection, [...events, tools(A, "echo", "more")]).view.version;
+  assertEquals(v3, v1 + 1);
+});
+
+Deno.test("tool view: conflicts reported, first server in config order keeps the name", () => {
+  const A2 = server("a", "x_");
+  const B2 = server("b", "x_");
+  // b discovers first; a is first in the config and wins regardless of timing.
+  const view = fold(toolViewProjection, [loaded([A2, B2]), tools(B2, "echo"), tools(A2, "echo")]).view;
+  assertEquals(view.tools.map((t) => [t.name, t.server]), [["x_echo", "a"]]);
+  assertEquals(view.conflicts, [{ name: "x_echo", winner: "a", shadowed: ["b"] }]);
+});
+
+Deno.test("upstreams: a failure removes tools; events from a replaced config are ignored", () => {
+  const failed: GatewayEvent = {
+    type: "UpstreamFailed",
+    server: "a",
+    upstreamKey: upstreamKey(A as never),
+    stage: "ping",
+    reason: "gone",
+    retryInMs: 10,
+  };
+  let view = fold(toolViewProjection, [loaded([A]), tools(A, "echo"), failed]).view;
+  assertEquals(view.tools, []);
+  const moved = server("a", "a_", { url: "http://elsewhere/mcp" });
+  view = fold(toolViewProjection, [loaded([A]), loaded([moved]), tools(A, "stale")]).view;
+  assertEquals(view.tools, [], "discovery from the old URL's manager is not served");
+  const state = fold(upstreamsProjection, [loaded([A]), failed]);
+  assertEquals(state.servers.get("a")?.lastError?.reason, "gone");
+});
+
+Deno.test("upstreams: disabling a server removes its tools; a prefix change renames without reconnect", () => {
+  let view =
+    fold(toolViewProjection, [loaded([A]), tools(A, "echo"), loaded([{ ...A, enabled: false }])]).view;
+  assertEquals(view.tools, []);
+  view =
+    fold(toolViewProjection, [loaded([A]), tools(A, "echo"), loaded([{ ...A, toolPrefix: "new_" }])]).view;
+  assertEquals(view.tools.map((t) => t.name), ["new_echo"]);
+});
+
+Deno.test("routing table: route per served name with path, hostname and hints", () => {
+  const table = fold(routingTableProjection, [loaded([A]), tools(A, "echo")]).view.table;
+  assertEquals(table.routes.get("a_echo"), {
+    servedName: "a_echo",
+    server: "a",
+    upstreamName: "echo",
+    url: "http://a.local/mcp",
+    hostname: "a.mcp.local",
+    path: "/mcp",
+    annotationHints: "readOnly=true,destructive=unspecified,idempotent=unspecified,openWorld=unspecified",
+  });
+  assertEquals(
+    annotationHints(undefined),
+    "readOnly=unspecified,destructive=unspecified,idempotent=unspecified,openWorld=unspecified",
+  );
+});
+
+Deno.test("session map: bind, invalidate, close; an upstream failure forgets its backend sessions", () => {
+  const log = new InMemoryEventLog(8);
+  const sessions = log.project(sessionMapProjection);
+  log.append({ type: "SessionOpened", session: "g1", protocolVersion: "2025-11-25", expiresAt: 10 });
+  log.append({
+    type: "BackendSessionBound",
+    session: "g1",
+    server: "a",
+    backendSession: "b1",
+    protocolVersion: "2025-06-18",
+  });
+  assertEquals(backendSessionOf(sessions.state, "g1", "a"), { id: "b1", protocolVersion: "2025-06-18" });
+  log.append({
+    type: "BackendSessionInvalidated",
+    session: "g1",
+    server: "a",
+    backendSession: "other",
+    reason: "x",
+  });
+  assert(backendSessionOf(sessions.state, "g1", "a"), "invalidating another id changes nothing");
+  log.append({
+    type: "UpstreamFailed",
+    server: "a",
+    upstreamKey: "k",
+    stage: "ping",
+    reason: "x",
+    retryInMs: 1,
+  });
+  assertEquals(backendSessionOf(sessions.state, "g1", "a"), undefined);
+  log.append({ type: "SessionClosed", session: "g1", reason: "deleted" });
+  assertEquals(sessions.state.open.size, 0);
+  assertEquals(sessions.state.closed.get("g1"), 10);
+  log.append({ type: "SessionClosed", session: "g1", reason: "expired" });
+  assertEquals(sessions.state.closed.size, 0);
+});
+
+Deno.test("event log: bounded tail, subscribe from a position, counts by type", () => {
+  const log = new InMemoryEventLog(4);
+  for (let i = 0; i < 10; i++) log.append({ type: "SessionClosed", session: `s${i}`, reason: "expired" });
+  assertEquals(log.recent().map((e) => e.seq), [7, 8, 9, 10]);
+  const seen: number[] = [];
+  const stop = log.subscribe((e) => seen.push(e.seq), 9);
+  log.append({ type: "SessionClosed", session: "x", reason: "expired" });
+  stop();
+  log.append({ type: "SessionClosed", session: "y", reason: "expired" });
+  assertEquals(seen, [9, 10, 11]);
+  assertEquals(log.counts(), { SessionClosed: 12 });
+});
+
+Deno.test("event log: a listener that appends sees log order preserved", () => {
+  const log = new InMemoryEventLog();
+  const order: string[] = [];
+  log.subscribe((e) => {
+    order.push(`${e.type}#${e.seq}`);
+    if (e.type === "SessionOpened") {
+      log.append({ type: "SessionClosed", session: e.session, reason: "deleted" });
+    }
+  });
+  log.append({ type: "SessionOpened", session: "s", protocolVersion: "v", expiresAt: 1 });
+  log.append({ type: "ConfigRejected", source: "x", reason: "y" });
+  assertEquals(order, ["SessionOpened#1", "SessionClosed#2", "ConfigRejected#3"]);
+});
