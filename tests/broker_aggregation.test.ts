@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertNotEquals } from "./helpers/assert.ts";
 import { startEverything } from "./helpers/everything.ts";
 import { startGatewayProcess } from "./helpers/gateway.ts";
-import { connectClient, rawInitialize, rawPost, toolNames } from "./helpers/mcp_client.ts";
+import { connectClient, rawInitialize, rawPost } from "./helpers/mcp_client.ts";
 import { waitFor } from "./helpers/ports.ts";
 
 Deno.test("broker aggregates two real MCP servers and forwards calls", async (t) => {

@@ -1,7 +1,7 @@
 /** JSON-RPC parsing and byte-exact rewriting: only params.name changes, ids of every type survive. */
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { memberSpans, parseJsonRpc, replaceParamsName } from "../src/mcp/jsonrpc.ts";
-import { GatewayError } from "../src/mcp/errors.ts";
+import type { GatewayError } from "../src/mcp/errors.ts";
 import { parseSse } from "../src/mcp/sse.ts";
 import { negotiateProtocolVersion } from "../src/mcp/protocol.ts";
 
