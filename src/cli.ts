@@ -25,6 +25,11 @@ Usage: mcp-broker-router [flags]
   --session-length MINUTES         gateway session lifetime (default 1440)
   --mcp-check-interval SECONDS     upstream health check and re-list period (default 60)
   --max-request-body-size BYTES    largest accepted request body (default 5242880)
+  --allowed-origins LIST           browser Origins allowed on /mcp besides loopback ones and the public host,
+                                   comma-separated, or "*" (env MCP_ALLOWED_ORIGINS; default none)
+  --allowed-hosts LIST             Host header values accepted on /mcp, comma-separated, or "*" (env
+                                   MCP_ALLOWED_HOSTS; default: loopback and the public host when the broker
+                                   listens on loopback, any otherwise)
   --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
   --log-format FORMAT              text|json (default text)
   --help                           show this help
@@ -85,6 +90,8 @@ const OptionsSchema = z.object({
   healthAddress: z.string(),
   metricsAddress: z.string(),
   brokerStatusUrl: z.string().optional(),
+  allowedOrigins: z.string().optional(),
+  allowedHosts: z.string().optional(),
 });
 
 export type GatewayOptions = z.infer<typeof OptionsSchema>;
@@ -123,6 +130,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "health-probe-address": { type: "string" },
         "metrics-address": { type: "string" },
         "mcp-broker-status-url": { type: "string" },
+        "allowed-origins": { type: "string" },
+        "allowed-hosts": { type: "string" },
         "help": { type: "boolean", short: "h" },
       },
     }));
@@ -151,6 +160,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     healthAddress: values["health-probe-address"] ?? "0.0.0.0:8081",
     metricsAddress: values["metrics-address"] ?? "0.0.0.0:8082",
     brokerStatusUrl: values["mcp-broker-status-url"] ?? env("MCP_BROKER_STATUS_URL"),
+    allowedOrigins: values["allowed-origins"] ?? env("MCP_ALLOWED_ORIGINS"),
+    allowedHosts: values["allowed-hosts"] ?? env("MCP_ALLOWED_HOSTS"),
   });
   if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
   return { ok: true, options: parsed.data };
@@ -161,4 +172,11 @@ export function parseAddress(address: string): { hostname: string; port: number 
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address.trim());
   if (!match) throw new Error(`address ${JSON.stringify(address)} must look like host:port`);
   return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) };
+}
+
+/** A comma-separated list flag: "*" means any, empty entries are dropped. */
+export function listOption(value: string | undefined): string[] | "*" | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  return items.includes("*") ? "*" : items;
 }

@@ -2,7 +2,7 @@
  * Assembles the broker/router process: one event log, the projections every role reads, and the edges
  * (config watcher, upstream managers, broker HTTP server, router gRPC server) that append to it.
  */
-import { parseAddress } from "./cli.ts";
+import { listOption, parseAddress } from "./cli.ts";
 import type { GatewayOptions } from "./cli.ts";
 import { readConfigFile, watchConfigFile } from "./config/watch.ts";
 import { InMemoryEventLog } from "./events/log.ts";
@@ -63,7 +63,11 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     tokens,
     metrics,
     logger: logger.with({ component: "broker" }),
-    options: { maxBodyBytes: options.maxBodyBytes, keepAliveMs: 25_000 },
+    options: {
+      maxBodyBytes: options.maxBodyBytes,
+      keepAliveMs: 25_000,
+      ...originPolicy(options),
+    },
   };
 
   const supervisor = new UpstreamSupervisor(log, upstreams, {
@@ -107,5 +111,22 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
       await supervisor.stop();
       await server.finished;
     },
+  };
+}
+
+/**
+ * DNS-rebinding defaults: browsers may call from loopback pages and the public host; a broker listening on
+ * loopback only answers to loopback names (and the public host), since nothing else can legitimately reach it.
+ */
+function originPolicy(options: GatewayOptions) {
+  const publicHost = options.publicHost;
+  const origins = listOption(options.allowedOrigins) ?? [];
+  const loopbackBind = /^(127\.|localhost|\[?::1\]?)/.test(parseAddress(options.brokerAddress).hostname);
+  const hosts = listOption(options.allowedHosts) ?? (loopbackBind ? [] : "*");
+  return {
+    allowedOrigins: origins === "*"
+      ? "*" as const
+      : [...origins, publicHost, `http://${publicHost}`, `https://${publicHost}`],
+    allowedHosts: hosts === "*" ? "*" as const : [...hosts, publicHost],
   };
 }

@@ -42,8 +42,8 @@ const B = server("b", "b_");
 
 Deno.test("tool view: prefixed, sorted, only ready servers", () => {
   const state = fold(toolViewProjection, [loaded([A, B]), tools(B, "zeta", "alpha"), tools(A, "echo")]).view;
-  assertEquals(state.tools.map((t) => t.name), ["a_echo", "b_alpha", "b_zeta"]);
-  assertEquals(state.tools[1].upstreamName, "alpha");
+  assertEquals(state.items.map((t) => t.name), ["a_echo", "b_alpha", "b_zeta"]);
+  assertEquals(state.items[1].upstreamName, "alpha");
   assertEquals(JSON.parse(state.json)[0], {
     name: "a_echo",
     inputSchema: { type: "object" },
@@ -65,7 +65,7 @@ Deno.test("tool view: conflicts reported, first server in config order keeps the
   const B2 = server("b", "x_");
   // b discovers first; a is first in the config and wins regardless of timing.
   const view = fold(toolViewProjection, [loaded([A2, B2]), tools(B2, "echo"), tools(A2, "echo")]).view;
-  assertEquals(view.tools.map((t) => [t.name, t.server]), [["x_echo", "a"]]);
+  assertEquals(view.items.map((t) => [t.name, t.server]), [["x_echo", "a"]]);
   assertEquals(view.conflicts, [{ name: "x_echo", winner: "a", shadowed: ["b"] }]);
 });
 
@@ -79,10 +79,10 @@ Deno.test("upstreams: a failure removes tools; events from a replaced config are
     retryInMs: 10,
   };
   let view = fold(toolViewProjection, [loaded([A]), tools(A, "echo"), failed]).view;
-  assertEquals(view.tools, []);
+  assertEquals(view.items, []);
   const moved = server("a", "a_", { url: "http://elsewhere/mcp" });
   view = fold(toolViewProjection, [loaded([A]), loaded([moved]), tools(A, "stale")]).view;
-  assertEquals(view.tools, [], "discovery from the old URL's manager is not served");
+  assertEquals(view.items, [], "discovery from the old URL's manager is not served");
   const state = fold(upstreamsProjection, [loaded([A]), failed]);
   assertEquals(state.servers.get("a")?.lastError?.reason, "gone");
 });
@@ -90,10 +90,10 @@ Deno.test("upstreams: a failure removes tools; events from a replaced config are
 Deno.test("upstreams: disabling a server removes its tools; a prefix change renames without reconnect", () => {
   let view =
     fold(toolViewProjection, [loaded([A]), tools(A, "echo"), loaded([{ ...A, enabled: false }])]).view;
-  assertEquals(view.tools, []);
+  assertEquals(view.items, []);
   view =
     fold(toolViewProjection, [loaded([A]), tools(A, "echo"), loaded([{ ...A, toolPrefix: "new_" }])]).view;
-  assertEquals(view.tools.map((t) => t.name), ["new_echo"]);
+  assertEquals(view.items.map((t) => t.name), ["new_echo"]);
 });
 
 Deno.test("routing table: route per served name with path, hostname and hints", () => {

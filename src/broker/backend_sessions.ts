@@ -18,6 +18,8 @@ export function gatewayHeaders(server: ServerConfig): Record<string, string> {
 
 export class BackendSessions {
   #pending = new Map<string, Promise<BackendBinding>>();
+  /** Log level each gateway session asked for (`logging/setLevel`), applied to backend sessions it opens. */
+  #levels = new Map<string, string>();
 
   constructor(private readonly log: EventLog, private readonly sessions: ProjectionView<SessionMapState>) {}
 
@@ -42,6 +44,8 @@ export class BackendSessions {
       capabilities: claims.clientCapabilities,
     });
     const binding = { id: opened.sessionId ?? "", protocolVersion: opened.protocolVersion };
+    const level = this.#levels.get(claims.id);
+    if (level) await this.#sendLevel(server, binding, level);
     this.log.append({
       type: "BackendSessionBound",
       session: claims.id,
@@ -50,6 +54,50 @@ export class BackendSessions {
       protocolVersion: binding.protocolVersion,
     });
     return binding;
+  }
+
+  /**
+   * `logging/setLevel` for a gateway session: remembered for backend sessions opened later, and sent now to
+   * those already open on servers that log.
+   */
+  async setLevel(
+    sessionId: string,
+    level: string,
+    servers: ReadonlyMap<string, { config: ServerConfig; capabilities?: Record<string, unknown> }>,
+  ) {
+    this.#levels.set(sessionId, level);
+    const backends = this.sessions.state.open.get(sessionId)?.backends ?? new Map();
+    await Promise.all([...backends].map(([name, binding]) => {
+      const server = servers.get(name);
+      return server?.capabilities?.logging ? this.#sendLevel(server.config, binding, level) : undefined;
+    }));
+  }
+
+  async #sendLevel(server: ServerConfig, binding: BackendBinding, level: string) {
+    const headers: Record<string, string> = {
+      ...gatewayHeaders(server),
+      "content-type": "application/json",
+      "accept": "application/json, text/event-stream",
+      "mcp-protocol-version": binding.protocolVersion,
+    };
+    if (binding.id) headers["mcp-session-id"] = binding.id;
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: `gw-level-${crypto.randomUUID()}`,
+        method: "logging/setLevel",
+        params: { level },
+      }),
+      signal: AbortSignal.timeout(5_000),
+    }).catch(() => undefined);
+    await res?.body?.cancel();
+  }
+
+  /** Forgets per-session state when the gateway session ends. */
+  forget(sessionId: string): void {
+    this.#levels.delete(sessionId);
   }
 
   /** The backend no longer knows this session (HTTP 404): forget it so the next call re-initializes. */

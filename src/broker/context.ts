@@ -2,8 +2,7 @@
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
 import type { GatewayMetrics } from "../observe/metrics.ts";
-import type { RoutingTable } from "../routing/routing_table.ts";
-import type { ToolView } from "../routing/tool_view.ts";
+import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { SessionMapState } from "../session/session_map.ts";
 import type { TokenService } from "../session/tokens.ts";
@@ -13,12 +12,16 @@ export interface BrokerOptions {
   maxBodyBytes: number;
   /** Keep-alive comment period on GET streams, so idle proxies do not cut them. */
   keepAliveMs: number;
+  /** Browser origins allowed besides loopback ones and the public host; "*" allows any. */
+  allowedOrigins: readonly string[] | "*";
+  /** Host header values accepted; "*" accepts any. */
+  allowedHosts: readonly string[] | "*";
 }
 
 export interface BrokerContext {
   log: EventLog;
   upstreams: ProjectionView<UpstreamsState>;
-  routing: ProjectionView<{ base: UpstreamsState; view: { view: ToolView; table: RoutingTable } }>;
+  routing: ProjectionView<{ base: UpstreamsState; view: RoutingState }>;
   sessions: ProjectionView<SessionMapState>;
   tokens: TokenService;
   metrics: GatewayMetrics;

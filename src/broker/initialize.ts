@@ -9,6 +9,15 @@ import type { BrokerContext } from "./context.ts";
 /** Only these client capabilities are carried (in the token) and ever declared to backends for the client. */
 const FORWARDABLE_CAPABILITIES = ["roots", "sampling", "elicitation"];
 
+/** What the gateway offers: the union of what it aggregates and routes. */
+export const GATEWAY_CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  completions: {},
+  logging: {},
+};
+
 export async function handleInitialize(
   ctx: BrokerContext,
   params: Record<string, unknown> | undefined,
@@ -23,10 +32,10 @@ export async function handleInitialize(
   ctx.log.append({ type: "SessionOpened", session: claims.id, protocolVersion, expiresAt: claims.expiresAt });
   const result = {
     protocolVersion,
-    capabilities: { tools: { listChanged: true } },
+    capabilities: GATEWAY_CAPABILITIES,
     serverInfo: GATEWAY_INFO,
     instructions:
-      "MCP Gateway: tools from several MCP servers, each server's tools under its own name prefix.",
+      "MCP Gateway: tools, prompts and resources from several MCP servers, each under its own prefix.",
   };
   return new Response(resultText(rawId, JSON.stringify(result)), {
     headers: { "content-type": "application/json", "mcp-session-id": token },

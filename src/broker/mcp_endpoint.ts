@@ -6,14 +6,20 @@
 import { GatewayError } from "../mcp/errors.ts";
 import { parseJsonRpc, resultText } from "../mcp/jsonrpc.ts";
 import { isSupportedProtocolVersion } from "../mcp/protocol.ts";
-import type { BackendSessions } from "./backend_sessions.ts";
+import type { BackendStreams } from "./backend_streams.ts";
 import { readBody } from "./body.ts";
+import { handleClientMessage } from "./client_messages.ts";
 import type { BrokerContext } from "./context.ts";
+import type { ForwardDeps } from "./forward.ts";
 import { handleInitialize } from "./initialize.ts";
+import { handleList, isListMethod } from "./lists.ts";
 import type { NotificationHub } from "./notifications.ts";
+import { checkOrigin } from "./origin.ts";
+import { forwardRouted, ROUTED_METHODS } from "./routed.ts";
 import { authenticate } from "./session.ts";
 import { forwardToolCall, routeTool } from "./tool_call.ts";
-import { handleToolsList } from "./tools_list.ts";
+
+const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 export interface McpEndpoint {
   handle(req: Request): Promise<Response>;
@@ -22,7 +28,7 @@ export interface McpEndpoint {
 export function createMcpEndpoint(
   ctx: BrokerContext,
   hub: NotificationHub,
-  backends: BackendSessions,
+  deps: ForwardDeps & { streams: BackendStreams },
 ): McpEndpoint {
   async function post(req: Request): Promise<Response> {
     const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
@@ -70,25 +76,32 @@ export function createMcpEndpoint(
       );
     }
     const sessionHeader = { "mcp-session-id": session.token };
-    // Notifications and responses need no answer: 202 Accepted, as the transport spec says.
-    if (message.kind !== "request") return new Response(null, { status: 202, headers: sessionHeader });
-    switch (message.method) {
+    if (message.kind !== "request") return handleClientMessage(ctx, deps, session, message, text);
+    const { method, params } = message;
+    if (method === "tools/call") {
+      return forwardToolCall(ctx, deps, req, session, text, routeTool(ctx, params, rawId), rawId);
+    }
+    if (isListMethod(method)) return handleList(ctx, req, method, params, rawId, session.token);
+    if (ROUTED_METHODS.has(method)) {
+      return forwardRouted(ctx, deps, req, session, method, params, text, rawId);
+    }
+    switch (method) {
       case "ping":
         return json(resultText(rawId, "{}"), sessionHeader);
-      case "tools/list":
-        return handleToolsList(ctx, req, rawId, session.token);
-      case "tools/call":
-        return forwardToolCall(
-          ctx,
-          backends,
-          req,
-          session,
-          text,
-          routeTool(ctx, message.params, rawId),
-          rawId,
-        );
+      case "logging/setLevel": {
+        const level = params?.level;
+        if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
+          throw new GatewayError(
+            "invalid-params",
+            `Invalid params: level must be one of ${LOG_LEVELS.join(", ")}`,
+            rawId,
+          );
+        }
+        await deps.backends.setLevel(session.claims.id, level, ctx.upstreams.state.servers);
+        return json(resultText(rawId, "{}"), sessionHeader);
+      }
       default:
-        throw new GatewayError("method-not-found", `Method not found: ${message.method}`, rawId);
+        throw new GatewayError("method-not-found", `Method not found: ${method}`, rawId);
     }
   }
 
@@ -109,9 +122,11 @@ export function createMcpEndpoint(
     const session = await authenticate(req, ctx);
     const id = session.claims.id;
     // Close the backends first: the projection forgets them once the session is closed.
-    const closing = backends.closeAll(id, ctx.upstreams.state.servers);
+    const closing = deps.backends.closeAll(id, ctx.upstreams.state.servers);
     ctx.log.append({ type: "SessionClosed", session: id, reason: "deleted" });
     ctx.tokens.forget(session.token);
+    deps.backends.forget(id);
+    deps.pending.dropSession(id);
     closing.catch(() => {});
     return new Response(null, { status: 200 });
   }
@@ -119,6 +134,7 @@ export function createMcpEndpoint(
   return {
     async handle(req) {
       try {
+        checkOrigin(req, ctx.options);
         switch (req.method) {
           case "POST":
             return await post(req);
@@ -148,7 +164,22 @@ function json(body: string, headers: Record<string, string>): Response {
 }
 
 /** Keeps metric label cardinality bounded: clients choose method names. */
-const KNOWN_METHODS = new Set(["initialize", "ping", "tools/list", "tools/call", "(response)"]);
+const KNOWN_METHODS = new Set([
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+  "(response)",
+]);
 function metricMethod(method: string): string {
   return KNOWN_METHODS.has(method) || method.startsWith("notifications/") && method.length < 64
     ? method

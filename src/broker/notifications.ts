@@ -1,11 +1,27 @@
 /**
- * Fans server-to-client notifications out to the clients' GET streams. `tools/list_changed` is sent when,
- * and only when, the tool view's version moves — the projection decides what "changed" means, this edge
- * only delivers. Per the spec each message goes on one stream of a session (the newest).
+ * Fans server-to-client notifications out to the clients' GET streams. `tools/list_changed` (and the prompt
+ * and resource ones) is sent when, and only when, that list's version moves — the projection decides what
+ * "changed" means, this edge only delivers. Per the spec each message goes on one stream of a session.
  */
 import type { EventLog } from "../events/log.ts";
-import type { ToolView } from "../routing/tool_view.ts";
+import type { Catalog } from "../routing/tool_view.ts";
 import { formatSse } from "../mcp/sse.ts";
+
+const LIST_CHANGED: [keyof Catalog, string][] = [
+  ["tools", "notifications/tools/list_changed"],
+  ["prompts", "notifications/prompts/list_changed"],
+  ["resources", "notifications/resources/list_changed"],
+];
+
+function versions(catalog: Catalog): Record<keyof Catalog, number> {
+  return {
+    tools: catalog.tools.version,
+    prompts: catalog.prompts.version,
+    // Templates changing is a change of the resource list, as clients see it.
+    resources: catalog.resources.version + catalog.templates.version,
+    templates: catalog.templates.version,
+  };
+}
 
 interface Stream {
   session: string;
@@ -15,18 +31,19 @@ interface Stream {
 
 export class NotificationHub {
   #streams = new Map<string, Stream[]>();
-  #toolsVersion: number;
+  #versions: Record<keyof Catalog, number>;
   #encoder = new TextEncoder();
   #unsubscribe: () => void;
 
-  constructor(log: EventLog, toolView: () => ToolView, private readonly keepAliveMs: number) {
-    this.#toolsVersion = toolView().version;
+  constructor(log: EventLog, catalog: () => Catalog, private readonly keepAliveMs: number) {
+    this.#versions = versions(catalog());
     this.#unsubscribe = log.subscribe((event) => {
       if (event.type === "SessionClosed") this.closeSession(event.session);
-      const version = toolView().version;
-      if (version === this.#toolsVersion) return;
-      this.#toolsVersion = version;
-      this.broadcast({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+      const now = versions(catalog());
+      for (const [kind, method] of LIST_CHANGED) {
+        if (now[kind] !== this.#versions[kind]) this.broadcast({ jsonrpc: "2.0", method });
+      }
+      this.#versions = now;
     });
   }
 
@@ -87,9 +104,14 @@ export class NotificationHub {
 
   /** Sends one message to one session (its newest stream that still accepts data). */
   sendTo(session: string, message: unknown): boolean {
+    return this.sendJson(session, JSON.stringify(message));
+  }
+
+  /** As {@link sendTo}, for a message already serialized. */
+  sendJson(session: string, json: string): boolean {
     const list = this.#streams.get(session);
     if (!list) return false;
-    const text = formatSse({ event: "message", data: JSON.stringify(message) });
+    const text = formatSse({ event: "message", data: json });
     for (let i = list.length - 1; i >= 0; i--) {
       if (list[i].send(text)) return true;
       this.#remove(list[i]);

@@ -3,6 +3,8 @@
  * adapter), so tests can call it directly and the route table reads in one place.
  */
 import { BackendSessions } from "./backend_sessions.ts";
+import { BackendStreams } from "./backend_streams.ts";
+import { PendingRequests } from "./client_requests.ts";
 import type { BrokerContext } from "./context.ts";
 import { handleDebug } from "./debug.ts";
 import { createMcpEndpoint } from "./mcp_endpoint.ts";
@@ -20,9 +22,15 @@ export interface Broker {
 }
 
 export function createBroker(ctx: BrokerContext): Broker {
-  const hub = new NotificationHub(ctx.log, () => ctx.routing.state.view.view, ctx.options.keepAliveMs);
+  const hub = new NotificationHub(ctx.log, () => ctx.routing.state.view.catalog, ctx.options.keepAliveMs);
   const backends = new BackendSessions(ctx.log, ctx.sessions);
-  const mcp = createMcpEndpoint(ctx, hub, backends);
+  const streams = new BackendStreams(ctx.log, hub, ctx.logger);
+  const mcp = createMcpEndpoint(ctx, hub, {
+    backends,
+    streams,
+    pending: new PendingRequests(),
+    inflight: new Map(),
+  });
 
   const handler = async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
@@ -62,6 +70,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       }
     },
     close() {
+      streams.close();
       hub.close();
     },
   };

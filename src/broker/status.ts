@@ -43,6 +43,8 @@ function serverStatus(ctx: BrokerContext, s: UpstreamState) {
     lastValidated: new Date(s.lastChange || Date.now()).toISOString(),
     totalTools: s.tools.length,
     totalPrompts: s.prompts.length,
+    totalResources: s.resources.length,
+    totalResourceTemplates: s.templates.length,
     protocolVersion: s.protocolVersion,
     serverInfo: s.serverInfo,
     lastError: s.lastError
@@ -80,7 +82,7 @@ export function handleStatus(ctx: BrokerContext, req: Request, name: string | un
     totalServers: servers.length,
     healthyServers: healthy,
     unHealthyServers: enabled.length - healthy,
-    totalTools: ctx.routing.state.view.view.tools.length,
+    totalTools: ctx.routing.state.view.view.items.length,
     toolConflicts: conflicts.length,
     conflicts,
     config: {

@@ -13,6 +13,12 @@ export type UpstreamTool = { name: string; [key: string]: unknown };
 /** A prompt exactly as the upstream listed it. */
 export type UpstreamPrompt = { name: string; [key: string]: unknown };
 
+/** A resource exactly as the upstream listed it. */
+export type UpstreamResource = { uri: string; [key: string]: unknown };
+
+/** A resource template exactly as the upstream listed it. */
+export type UpstreamResourceTemplate = { uriTemplate: string; [key: string]: unknown };
+
 /** A Kubernetes object reduced to what the controller folds over. */
 export interface ObservedResource {
   kind: string;
@@ -57,6 +63,13 @@ export type GatewayEvent =
   }
   | { type: "ToolsDiscovered"; server: string; upstreamKey: string; tools: UpstreamTool[] }
   | { type: "PromptsDiscovered"; server: string; upstreamKey: string; prompts: UpstreamPrompt[] }
+  | {
+    type: "ResourcesDiscovered";
+    server: string;
+    upstreamKey: string;
+    resources: UpstreamResource[];
+    templates: UpstreamResourceTemplate[];
+  }
   | { type: "UpstreamRemoved"; server: string; upstreamKey: string }
   | {
     type: "SessionOpened";

@@ -11,6 +11,7 @@ export type GatewayErrorKind =
   | "method-not-found"
   | "unknown-tool"
   | "invalid-params"
+  | "resource-not-found"
   | "missing-session"
   | "invalid-session"
   | "body-too-large"
@@ -29,6 +30,7 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "method-not-found": { status: 200, code: RpcCode.MethodNotFound },
   "unknown-tool": { status: 200, code: RpcCode.InvalidParams },
   "invalid-params": { status: 200, code: RpcCode.InvalidParams },
+  "resource-not-found": { status: 200, code: RpcCode.ResourceNotFound },
   // Spec (Streamable HTTP, session management): no session id → 400; unknown or expired → 404.
   "missing-session": { status: 400, code: RpcCode.InvalidRequest },
   "invalid-session": { status: 404, code: RpcCode.InvalidRequest },

@@ -77,11 +77,19 @@ function validId(id: unknown): boolean {
 
 /** Returns `text` with `params.name` replaced, every other byte kept. */
 export function replaceParamsName(text: string, name: string): string {
-  const params = memberSpans(text).get("params");
-  if (!params) throw new Error("no params");
-  const span = memberSpans(text, params[0]).get("name");
-  if (!span) throw new Error("no params.name");
-  return text.slice(0, span[0]) + JSON.stringify(name) + text.slice(span[1]);
+  return replaceAt(text, ["params", "name"], JSON.stringify(name));
+}
+
+/** Returns `text` with the value at `path` (object keys) replaced by `json`, every other byte kept. */
+export function replaceAt(text: string, path: readonly string[], json: string): string {
+  let start = 0;
+  let span: [number, number] | undefined;
+  for (const key of path) {
+    span = memberSpans(text, start).get(key);
+    if (!span) throw new Error(`no ${path.join(".")}`);
+    start = span[0];
+  }
+  return text.slice(0, span![0]) + json + text.slice(span![1]);
 }
 
 /** Returns `text` with the top-level `id` replaced by `rawId` (JSON text). */

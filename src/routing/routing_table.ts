@@ -1,16 +1,19 @@
 /**
- * Projection: served tool name → where a call goes. The broker's own data path and the Envoy router both
- * route from this one table, so the two paths cannot disagree.
+ * Projection: where each request goes. The broker's own data path and the Envoy router both route from
+ * this one table, so the two paths cannot disagree. It also carries the aggregated catalog it was built
+ * from, which is what the list methods answer with.
  */
+import { type ServedItem, unprefixUri } from "./aggregate.ts";
 import { derivedProjection } from "./derived.ts";
-import { buildToolView, type ToolView } from "./tool_view.ts";
+import { buildCatalog, type Catalog, type ToolView } from "./tool_view.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 
+/** Where a named item (tool or prompt) lives. */
 export interface ToolRoute {
-  /** Name clients call. */
+  /** Name clients use. */
   servedName: string;
   server: string;
-  /** Name the backend knows the tool by (prefix stripped). */
+  /** Name the backend knows it by (prefix stripped). */
   upstreamName: string;
   /** Full backend URL (the broker connects here). */
   url: string;
@@ -18,12 +21,27 @@ export interface ToolRoute {
   hostname: string;
   /** Path component of `url`, the `:path` of a routed call. */
   path: string;
-  /** `readOnly=…,destructive=…,idempotent=…,openWorld=…` for `x-mcp-annotation-hints`. */
+  /** `readOnly=…,destructive=…,idempotent=…,openWorld=…` for `x-mcp-annotation-hints` (tools). */
   annotationHints: string;
 }
 
+/** Where a resource URI lives, and its URI on that server. */
+export interface ResourceRoute {
+  server: string;
+  upstreamUri: string;
+  url: string;
+  hostname: string;
+  path: string;
+}
+
 export interface RoutingTable {
+  /** Tools: served name → route. */
   routes: ReadonlyMap<string, ToolRoute>;
+  prompts: ReadonlyMap<string, ToolRoute>;
+  /** Listed resources: served URI → route. */
+  resources: ReadonlyMap<string, ResourceRoute>;
+  /** Servers with their prefix, longest prefix first: resolves URIs no list named (templates, dynamic). */
+  uriPrefixes: readonly { prefix: string; server: string; templates: readonly string[] }[];
   /** Tool-view version this table was built from. */
   version: number;
 }
@@ -40,9 +58,9 @@ export function annotationHints(annotations: unknown): string {
   },openWorld=${hint(a.openWorldHint)}`;
 }
 
-export function buildRoutingTable(upstreams: UpstreamsState, view: ToolView): RoutingTable {
+function namedRoutes(upstreams: UpstreamsState, items: readonly ServedItem[], withHints: boolean) {
   const routes = new Map<string, ToolRoute>();
-  for (const served of view.tools) {
+  for (const served of items) {
     const server = upstreams.servers.get(served.server)!.config;
     const url = new URL(server.url);
     routes.set(served.name, {
@@ -52,26 +70,93 @@ export function buildRoutingTable(upstreams: UpstreamsState, view: ToolView): Ro
       url: server.url,
       hostname: server.hostname,
       path: url.pathname + url.search,
-      annotationHints: annotationHints(served.tool.annotations),
+      annotationHints: withHints ? annotationHints(served.item.annotations) : "",
     });
   }
-  return { routes, version: view.version };
+  return routes;
+}
+
+export function buildRoutingTable(upstreams: UpstreamsState, catalog: Catalog): RoutingTable {
+  const resources = new Map<string, ResourceRoute>();
+  for (const served of catalog.resources.items) {
+    const server = upstreams.servers.get(served.server)!.config;
+    const url = new URL(server.url);
+    resources.set(served.name, {
+      server: server.name,
+      upstreamUri: served.upstreamName,
+      url: server.url,
+      hostname: server.hostname,
+      path: url.pathname + url.search,
+    });
+  }
+  const uriPrefixes = [...upstreams.servers.values()]
+    .filter((s) => s.status === "ready" && s.config.enabled)
+    .map((s) => ({
+      prefix: s.config.toolPrefix,
+      server: s.config.name,
+      templates: s.templates.map((t) => String(t.uriTemplate)),
+    }))
+    .sort((a, b) => b.prefix.length - a.prefix.length);
+  return {
+    routes: namedRoutes(upstreams, catalog.tools.items, true),
+    prompts: namedRoutes(upstreams, catalog.prompts.items, false),
+    resources,
+    uriPrefixes,
+    version: catalog.tools.version,
+  };
 }
 
 /**
- * Rebuilt only when the tool view changes. (A hostname or URL edit without a reconnect changes the
- * connection key, so it reaches this table through the view as well.)
+ * Finds the server for a resource URI: an exact listed URI first; otherwise the server whose prefix the URI
+ * carries (longest first), preferring one with a template that matches what is left.
  */
-export const routingTableProjection = derivedProjection<
-  UpstreamsState,
-  { view: ToolView; table: RoutingTable; digest: string }
->(
+export function resolveResource(
+  upstreams: UpstreamsState,
+  table: RoutingTable,
+  uri: string,
+): ResourceRoute | undefined {
+  const listed = table.resources.get(uri);
+  if (listed) return listed;
+  let fallback: { server: string; upstreamUri: string } | undefined;
+  for (const candidate of table.uriPrefixes) {
+    const upstreamUri = unprefixUri(candidate.prefix, uri);
+    if (upstreamUri === undefined) continue;
+    if (candidate.templates.some((t) => templateMatches(t, upstreamUri))) {
+      fallback = { server: candidate.server, upstreamUri };
+      break;
+    }
+    fallback ??= { server: candidate.server, upstreamUri };
+  }
+  if (!fallback) return undefined;
+  const server = upstreams.servers.get(fallback.server)!.config;
+  const url = new URL(server.url);
+  return { ...fallback, url: server.url, hostname: server.hostname, path: url.pathname + url.search };
+}
+
+/** RFC 6570 level-1 match: each `{var}` stands for one or more characters without `/`. */
+export function templateMatches(template: string, uri: string): boolean {
+  const pattern = template.split(/\{[^}]*\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(
+    "[^/]+",
+  );
+  return new RegExp(`^${pattern}$`).test(uri);
+}
+
+export interface RoutingState {
+  /** The tool view (what `tools/list` answers). */
+  view: ToolView;
+  catalog: Catalog;
+  table: RoutingTable;
+  digest: string;
+}
+
+/** Rebuilt only when the catalog or the config changes. */
+export const routingTableProjection = derivedProjection<UpstreamsState, RoutingState>(
   "routingTable",
   upstreamsProjection,
   (upstreams, previous) => {
-    const view = buildToolView(upstreams, previous?.view);
+    const catalog = buildCatalog(upstreams, previous?.catalog);
     const digest = upstreams.configDigest;
-    if (previous && previous.view === view && previous.digest === digest) return previous;
-    return { view, table: buildRoutingTable(upstreams, view), digest };
+    if (previous && previous.catalog === catalog && previous.digest === digest) return previous;
+    return { view: catalog.tools, catalog, table: buildRoutingTable(upstreams, catalog), digest };
   },
 );

@@ -4,7 +4,14 @@
  */
 import { createHash } from "node:crypto";
 import type { Projection } from "../events/projection.ts";
-import type { GatewayEvent, ServerConfig, UpstreamPrompt, UpstreamTool } from "../events/types.ts";
+import type {
+  GatewayEvent,
+  ServerConfig,
+  UpstreamPrompt,
+  UpstreamResource,
+  UpstreamResourceTemplate,
+  UpstreamTool,
+} from "../events/types.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { EMPTY_CONFIG } from "../config/schema.ts";
 
@@ -17,6 +24,8 @@ export interface UpstreamState {
   status: UpstreamStatus;
   tools: UpstreamTool[];
   prompts: UpstreamPrompt[];
+  resources: UpstreamResource[];
+  templates: UpstreamResourceTemplate[];
   /** Set once the server has listed tools at least once for this key. */
   discovered: boolean;
   protocolVersion?: string;
@@ -64,6 +73,8 @@ function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "C
       status: config.enabled ? "connecting" : "disabled",
       tools: [],
       prompts: [],
+      resources: [],
+      templates: [],
       discovered: false,
       consecutiveFailures: 0,
       lastChange: at,
@@ -129,6 +140,8 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
           status: "failed",
           tools: [],
           prompts: [],
+          resources: [],
+          templates: [],
           lastError: { stage: event.stage, reason: event.reason, at },
           consecutiveFailures: s.consecutiveFailures + 1,
           lastChange: at,

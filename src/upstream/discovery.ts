@@ -11,8 +11,20 @@ const MAX_PAGES = 200;
 
 const NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
 
-const PageSchema = (key: string) =>
-  z.looseObject({ [key]: z.array(z.looseObject({ name: z.string() })), nextCursor: z.string().optional() });
+/** What each list method returns, and the key that names an item. */
+const KINDS = {
+  tools: { method: "tools/list", field: "tools", key: "name" },
+  prompts: { method: "prompts/list", field: "prompts", key: "name" },
+  resources: { method: "resources/list", field: "resources", key: "uri" },
+  templates: { method: "resources/templates/list", field: "resourceTemplates", key: "uriTemplate" },
+} as const;
+export type ListKind = keyof typeof KINDS;
+
+const PageSchema = (field: string, key: string) =>
+  z.looseObject({
+    [field]: z.array(z.looseObject({ [key]: z.string() })),
+    nextCursor: z.string().optional(),
+  });
 
 export interface Listing<T> {
   items: T[];
@@ -29,31 +41,28 @@ function checkTool(item: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-export async function listAll<T extends { name: string }>(
-  client: Client,
-  kind: "tools" | "prompts",
-  timeoutMs: number,
-): Promise<Listing<T>> {
-  const schema = PageSchema(kind);
+export async function listAll<T>(client: Client, kind: ListKind, timeoutMs: number): Promise<Listing<T>> {
+  const { method, field, key } = KINDS[kind];
+  const schema = PageSchema(field, key);
   const items: T[] = [];
   const invalid: Listing<T>["invalid"] = [];
   const cursors = new Set<string>();
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
     const result = await client.request(
-      { method: `${kind}/list`, params: cursor ? { cursor } : {} },
+      { method, params: cursor ? { cursor } : {} },
       schema,
       { timeout: timeoutMs },
     );
-    for (const item of result[kind] as Record<string, unknown>[]) {
+    for (const item of result[field] as Record<string, unknown>[]) {
       const reason = kind === "tools" ? checkTool(item) : undefined;
-      if (reason) invalid.push({ name: String(item.name), reason });
+      if (reason) invalid.push({ name: String(item[key]), reason });
       else items.push(item as T);
     }
     cursor = result.nextCursor as string | undefined;
     if (!cursor) return { items, invalid };
-    if (cursors.has(cursor)) throw new Error(`${kind}/list returned cursor ${JSON.stringify(cursor)} twice`);
+    if (cursors.has(cursor)) throw new Error(`${method} returned cursor ${JSON.stringify(cursor)} twice`);
     cursors.add(cursor);
   }
-  throw new Error(`${kind}/list did not finish within ${MAX_PAGES} pages`);
+  throw new Error(`${method} did not finish within ${MAX_PAGES} pages`);
 }

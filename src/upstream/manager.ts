@@ -8,10 +8,17 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { EventLog } from "../events/log.ts";
-import type { ServerConfig, UpstreamPrompt, UpstreamTool } from "../events/types.ts";
+import type {
+  ServerConfig,
+  UpstreamPrompt,
+  UpstreamResource,
+  UpstreamResourceTemplate,
+  UpstreamTool,
+} from "../events/types.ts";
 import { GATEWAY_INFO, isSupportedProtocolVersion } from "../mcp/protocol.ts";
 import type { Logger } from "../observe/log.ts";
 import { backoffDelay, type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
@@ -51,6 +58,7 @@ export class UpstreamManager {
   #relist = false;
   #lastTools = "";
   #lastPrompts = "";
+  #lastResources = "";
   #done?: Promise<void>;
   readonly #timeout: number;
   readonly #logger: Logger;
@@ -104,7 +112,7 @@ export class UpstreamManager {
           reason,
           retryInMs,
         });
-        this.#lastTools = this.#lastPrompts = "";
+        this.#lastTools = this.#lastPrompts = this.#lastResources = "";
         await this.#close();
         await this.#sleep(retryInMs);
       }
@@ -144,6 +152,7 @@ export class UpstreamManager {
     client.onclose = () => this.#wake?.();
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#wakeToRelist());
     client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.#wakeToRelist());
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.#wakeToRelist());
     this.#client = client;
     try {
       await client.connect(transport, { timeout: this.#timeout });
@@ -217,6 +226,23 @@ export class UpstreamManager {
             server: this.server.name,
             upstreamKey: this.key,
             prompts: prompts.items,
+          });
+        }
+      }
+      if (capabilities.resources) {
+        const resources = await listAll<UpstreamResource>(client, "resources", this.#timeout);
+        // Templates are optional even for servers with resources: a server without them may answer -32601.
+        const templates = await listAll<UpstreamResourceTemplate>(client, "templates", this.#timeout)
+          .catch(() => ({ items: [], invalid: [] }));
+        const json = JSON.stringify([resources.items, templates.items]);
+        if (json !== this.#lastResources) {
+          this.#lastResources = json;
+          log.append({
+            type: "ResourcesDiscovered",
+            server: this.server.name,
+            upstreamKey: this.key,
+            resources: resources.items,
+            templates: templates.items,
           });
         }
       }

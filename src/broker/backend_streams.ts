@@ -1,0 +1,74 @@
+/**
+ * GET streams to backends, opened for a client's backend session when it subscribes to a resource: the
+ * backend sends `notifications/resources/updated` (and may send requests) there, and the client must hear
+ * them on its own GET stream. Closed when the gateway session ends or the backend session is dropped.
+ */
+import type { EventLog } from "../events/log.ts";
+import type { ServerConfig } from "../events/types.ts";
+import { parseSse } from "../mcp/sse.ts";
+import type { BackendBinding } from "../session/session_map.ts";
+import type { Logger } from "../observe/log.ts";
+import { backendHeaders, type Relay } from "./forward.ts";
+import type { NotificationHub } from "./notifications.ts";
+
+export class BackendStreams {
+  #open = new Map<string, AbortController>();
+  #unsubscribe: () => void;
+
+  constructor(log: EventLog, private readonly hub: NotificationHub, private readonly logger: Logger) {
+    this.#unsubscribe = log.subscribe((event) => {
+      if (event.type === "SessionClosed") this.#closeWhere((key) => key.startsWith(`${event.session}\0`));
+      if (event.type === "BackendSessionInvalidated") this.#close(`${event.session}\0${event.server}`);
+      if (event.type === "UpstreamFailed" || event.type === "UpstreamRemoved") {
+        this.#closeWhere((key) => key.endsWith(`\0${event.server}`));
+      }
+    });
+  }
+
+  /** Opens (once) the GET stream of `binding` and relays what arrives to the gateway session's stream. */
+  ensure(session: string, server: ServerConfig, binding: BackendBinding, relay: Relay): void {
+    const key = `${session}\0${server.name}`;
+    if (this.#open.has(key) || !binding.id) return;
+    const abort = new AbortController();
+    this.#open.set(key, abort);
+    (async () => {
+      try {
+        const headers = backendHeaders(server, binding);
+        headers.accept = "text/event-stream";
+        delete headers["content-type"];
+        const res = await fetch(server.url, { method: "GET", headers, signal: abort.signal });
+        if (!res.ok || !res.body) {
+          await res.body?.cancel();
+          this.logger.warn("backend refused a notification stream", {
+            server: server.name,
+            status: res.status,
+          });
+          return;
+        }
+        for await (const event of parseSse(res.body)) {
+          if (event.data) this.hub.sendJson(session, relay.rewrite(event.data));
+        }
+      } catch (e) {
+        if (!abort.signal.aborted) {
+          this.logger.debug("backend notification stream ended", { server: server.name, error: e });
+        }
+      } finally {
+        if (this.#open.get(key) === abort) this.#open.delete(key);
+      }
+    })();
+  }
+
+  #close(key: string) {
+    this.#open.get(key)?.abort();
+    this.#open.delete(key);
+  }
+
+  #closeWhere(match: (key: string) => boolean) {
+    for (const key of [...this.#open.keys()]) if (match(key)) this.#close(key);
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    this.#closeWhere(() => true);
+  }
+}
