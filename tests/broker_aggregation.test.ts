@@ -7,6 +7,7 @@ import { startEverything } from "./helpers/everything.ts";
 import { startGatewayProcess } from "./helpers/gateway.ts";
 import { connectClient, rawInitialize, rawPost } from "./helpers/mcp_client.ts";
 import { waitFor } from "./helpers/ports.ts";
+import { DISCOVERY_CAPABILITIES } from "../src/upstream/manager.ts";
 
 Deno.test("broker aggregates two real MCP servers and forwards calls", async (t) => {
   await using a = await startEverything();
@@ -20,7 +21,8 @@ Deno.test("broker aggregates two real MCP servers and forwards calls", async (t)
     },
   });
   await waitFor(async () => (await gw.status()).healthyServers === 2, "both servers ready");
-  await using direct = await connectClient(a.url);
+  // The gateway discovers with every client capability declared, so it lists what such a client sees.
+  await using direct = await connectClient(a.url, {}, DISCOVERY_CAPABILITIES);
   await using client = await connectClient(gw.mcpUrl);
 
   await t.step("tools/list shows both prefixed sets, sorted, schemas untouched", async () => {

@@ -7,6 +7,9 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
@@ -33,6 +36,13 @@ export interface ManagerOptions {
   requestTimeoutMs?: number;
   backoff?: BackoffPolicy;
 }
+
+/** What the gateway's own discovery session declares; see {@link UpstreamManager} `#connect`. */
+export const DISCOVERY_CAPABILITIES = {
+  roots: { listChanged: false },
+  sampling: {},
+  elicitation: { form: {}, url: {} },
+};
 
 type Stage = "connect" | "initialize" | "validate" | "list" | "ping" | "transport";
 
@@ -144,9 +154,18 @@ export class UpstreamManager {
         maxRetries: 1,
       },
     });
+    // Declaring what clients may declare makes servers list every tool they have (server-everything hides
+    // its sampling tools otherwise). This session never calls tools, so it is never asked to sample; each
+    // client's calls run on a backend session opened with that client's own capabilities.
     const client = new Client({ name: GATEWAY_INFO.name, version: GATEWAY_INFO.version }, {
-      capabilities: {},
+      capabilities: DISCOVERY_CAPABILITIES,
     });
+    client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [] }));
+    const refuse = (): never => {
+      throw new Error("the gateway's discovery session cannot answer this; call through a client session");
+    };
+    client.setRequestHandler(CreateMessageRequestSchema, refuse);
+    client.setRequestHandler(ElicitRequestSchema, refuse);
     // A lost stream or a failed request wakes the loop early: the next ping decides whether to reconnect.
     client.onerror = () => this.#wake?.();
     client.onclose = () => this.#wake?.();

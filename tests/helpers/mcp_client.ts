@@ -12,9 +12,13 @@ export interface TestClient {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function connectClient(url: string, headers: Record<string, string> = {}): Promise<TestClient> {
+export async function connectClient(
+  url: string,
+  headers: Record<string, string> = {},
+  capabilities: Record<string, unknown> = {},
+): Promise<TestClient> {
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
-  const client = new Client({ name: "gateway-test", version: "1.0.0" }, { capabilities: {} });
+  const client = new Client({ name: "gateway-test", version: "1.0.0" }, { capabilities });
   let changes = 0;
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
     changes++;
