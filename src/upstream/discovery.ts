@@ -3,6 +3,7 @@
  * the server sent them (the SDK's typed schemas would drop fields a newer spec adds); only what routing needs
  * is checked, and items failing that are reported rather than served.
  */
+// @ts-types="@modelcontextprotocol/sdk/client/index"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { z } from "zod";
 

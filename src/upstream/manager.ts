@@ -4,8 +4,11 @@
  * outcome becomes an event, and nothing else in the gateway waits on it — a slow or broken backend only
  * ever delays its own events.
  */
+// @ts-types="@modelcontextprotocol/sdk/client/index"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
