@@ -72,7 +72,7 @@ Deno.test("weather: toggling the extra tool sends tools/list_changed to every se
   const changedA = nextListChanged(a.client);
   const changedB = nextListChanged(b.client);
 
-  const on = await a.client.callTool({ name: "weather_toggle_extra", arguments: { enabled: true } });
+  const on = await a.client.callTool({ name: "toggle_extra", arguments: { enabled: true } });
   assertEquals(textOf(on), `${WEATHER_EXTRA_TOOL} enabled`);
   await Promise.all([changedA, changedB]);
   assert(names((await b.client.listTools()).tools).includes(WEATHER_EXTRA_TOOL));
@@ -84,7 +84,7 @@ Deno.test("weather: toggling the extra tool sends tools/list_changed to every se
   assert(names((await c.client.listTools()).tools).includes(WEATHER_EXTRA_TOOL));
 
   const changedAgain = nextListChanged(b.client);
-  await a.client.callTool({ name: "weather_toggle_extra", arguments: {} });
+  await a.client.callTool({ name: "toggle_extra", arguments: {} });
   await changedAgain;
   assertEquals(names((await b.client.listTools()).tools), [...WEATHER_TOOLS]);
 });

@@ -2,7 +2,7 @@
  * The seed README's `weather-service`: an SDK `McpServer` with forecast tools over deterministic fake data
  * (the same city always gives the same numbers, so tests can assert exact values).
  *
- * `weather_toggle_extra {enabled?}` adds or removes the extra tool `get_air_quality` in every live session
+ * `toggle_extra {enabled?}` adds or removes the extra tool `get_air_quality` in every live session
  * of this process; the SDK then sends `notifications/tools/list_changed` on each session, which is what a
  * gateway must notice. Start with the extra tool present with `--extra`.
  *
@@ -14,7 +14,7 @@ import { z } from "zod";
 import { runServerMain, type ServedMcp, serveMcp, type ServeOptions } from "./serve.ts";
 
 /** Tools every weather session lists (the extra tool comes and goes). */
-export const WEATHER_TOOLS = ["get_alerts", "get_current", "get_forecast", "weather_toggle_extra"] as const;
+export const WEATHER_TOOLS = ["get_alerts", "get_current", "get_forecast", "toggle_extra"] as const;
 export const WEATHER_EXTRA_TOOL = "get_air_quality";
 
 const CONDITIONS = ["sunny", "partly cloudy", "cloudy", "light rain", "thunderstorms", "snow", "fog"];
@@ -159,7 +159,7 @@ export function createWeatherServer(extra = new ExtraToolSwitch()): McpServer {
     return { content: [{ type: "text", text }] };
   });
 
-  server.registerTool("weather_toggle_extra", {
+  server.registerTool("toggle_extra", {
     title: "Toggle extra tool",
     description:
       `Adds or removes the '${WEATHER_EXTRA_TOOL}' tool in every session (test hook for list_changed)`,
