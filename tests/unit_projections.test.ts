@@ -7,7 +7,7 @@ import { configDigest } from "../src/config/parse.ts";
 import type { GatewayConfig } from "../src/config/schema.ts";
 import { upstreamKey, upstreamsProjection } from "../src/routing/upstreams.ts";
 import { toolViewProjection } from "../src/routing/tool_view.ts";
-import { annotationHints, routingTableProjection } from "../src/routing/routing_table.ts";
+import { annotationHints, resolveResource, routingTableProjection } from "../src/routing/routing_table.ts";
 import { backendSessionOf, sessionMapProjection } from "../src/session/session_map.ts";
 
 function server(name: string, prefix: string, extra: Record<string, unknown> = {}) {
@@ -174,4 +174,52 @@ Deno.test("event log: a listener that appends sees log order preserved", () => {
   log.append({ type: "SessionOpened", session: "s", protocolVersion: "v", expiresAt: 1 });
   log.append({ type: "ConfigRejected", source: "x", reason: "y" });
   assertEquals(order, ["SessionOpened#1", "SessionClosed#2", "ConfigRejected#3"]);
+});
+
+Deno.test("resource URIs: the prefix goes after the scheme and comes back off", async () => {
+  const { prefixUri, unprefixUri } = await import("../src/routing/aggregate.ts");
+  const { templateMatches } = await import("../src/routing/routing_table.ts");
+  assertEquals(prefixUri("a_", "test://static-text"), "test://a_static-text");
+  assertEquals(prefixUri("a_", "file:///etc/hosts"), "file://a_/etc/hosts");
+  assertEquals(prefixUri("a_", "urn:isbn:1"), "urn:a_isbn:1");
+  assertEquals(prefixUri("", "test://x"), "test://x");
+  for (const uri of ["test://static-text", "file:///etc/hosts", "urn:isbn:1", "ui://widget.html"]) {
+    assertEquals(unprefixUri("a_", prefixUri("a_", uri)), uri);
+  }
+  assertEquals(unprefixUri("b_", "test://a_static"), undefined);
+  assert(templateMatches("test://template/{id}/data", "test://template/42/data"));
+  assert(!templateMatches("test://template/{id}/data", "test://template/4/2/data"));
+});
+
+Deno.test("routing: resources resolve by listed URI, then by prefix and template", () => {
+  const upstreams = fold(upstreamsProjection, [
+    loaded([A, B]),
+    tools(A, "echo"),
+    tools(B, "echo"),
+    {
+      type: "ResourcesDiscovered",
+      server: "b",
+      upstreamKey: upstreamKey(B as never),
+      resources: [{ uri: "test://static", name: "s" }],
+      templates: [{ uriTemplate: "test://item/{id}", name: "t" }],
+    },
+  ]);
+  const state = fold(routingTableProjection, [
+    loaded([A, B]),
+    tools(A, "echo"),
+    tools(B, "echo"),
+    {
+      type: "ResourcesDiscovered",
+      server: "b",
+      upstreamKey: upstreamKey(B as never),
+      resources: [{ uri: "test://static", name: "s" }],
+      templates: [{ uriTemplate: "test://item/{id}", name: "t" }],
+    },
+  ]).view;
+  assertEquals(state.catalog.resources.items.map((r) => r.name), ["test://b_static"]);
+  assertEquals(state.catalog.templates.items.map((r) => r.name), ["test://b_item/{id}"]);
+  assertEquals(resolveResource(upstreams, state.table, "test://b_static")?.upstreamUri, "test://static");
+  assertEquals(resolveResource(upstreams, state.table, "test://b_item/7")?.server, "b");
+  assertEquals(resolveResource(upstreams, state.table, "test://b_item/7")?.upstreamUri, "test://item/7");
+  assertEquals(resolveResource(upstreams, state.table, "other://x"), undefined);
 });

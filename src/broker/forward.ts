@@ -12,6 +12,7 @@ import type { BackendBinding } from "../session/session_map.ts";
 import { BackendInitError } from "../upstream/backend_session.ts";
 import { type BackendSessions, gatewayHeaders } from "./backend_sessions.ts";
 import type { PendingRequests } from "./client_requests.ts";
+import type { BackendStreams } from "./backend_streams.ts";
 import type { BrokerContext } from "./context.ts";
 import type { AuthenticatedSession } from "./session.ts";
 
@@ -21,6 +22,8 @@ const FORWARDED = ["traceparent", "tracestate", "baggage", "x-request-id"];
 
 export interface ForwardDeps {
   backends: BackendSessions;
+  /** Backend GET streams: where a backend sends requests and notifications not tied to one call. */
+  streams: BackendStreams;
   pending: PendingRequests;
   /** In-flight requests by `session\0rawId`, so a client's `notifications/cancelled` reaches the backend. */
   inflight: Map<string, { server: ServerConfig; binding: BackendBinding }>;
@@ -94,6 +97,11 @@ export async function forward(
         `Server ${server.name} is unavailable: ${reason}`,
         rawId,
       );
+    }
+    // A client that can answer requests (roots, sampling, elicitation) must hear those a backend sends
+    // outside any call too: they arrive on the backend session's GET stream.
+    if (Object.keys(session.claims.clientCapabilities).length) {
+      deps.streams.ensure(session.claims.id, server, binding, new Relay(ctx, deps, session, server, binding));
     }
     const inflightKey = `${session.claims.id}\0${rawId}`;
     deps.inflight.set(inflightKey, { server, binding });

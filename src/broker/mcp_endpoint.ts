@@ -6,7 +6,6 @@
 import { GatewayError } from "../mcp/errors.ts";
 import { parseJsonRpc, resultText } from "../mcp/jsonrpc.ts";
 import { isSupportedProtocolVersion } from "../mcp/protocol.ts";
-import type { BackendStreams } from "./backend_streams.ts";
 import { readBody } from "./body.ts";
 import { handleClientMessage } from "./client_messages.ts";
 import type { BrokerContext } from "./context.ts";
@@ -28,7 +27,7 @@ export interface McpEndpoint {
 export function createMcpEndpoint(
   ctx: BrokerContext,
   hub: NotificationHub,
-  deps: ForwardDeps & { streams: BackendStreams },
+  deps: ForwardDeps,
 ): McpEndpoint {
   async function post(req: Request): Promise<Response> {
     const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();

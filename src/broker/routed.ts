@@ -8,7 +8,6 @@ import { GatewayError } from "../mcp/errors.ts";
 import { replaceAt } from "../mcp/jsonrpc.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import { resolveResource } from "../routing/routing_table.ts";
-import type { BackendStreams } from "./backend_streams.ts";
 import type { BrokerContext } from "./context.ts";
 import { forward, type ForwardDeps, Relay } from "./forward.ts";
 import type { AuthenticatedSession } from "./session.ts";
@@ -129,7 +128,7 @@ function servedContents(prefix: string) {
 
 export async function forwardRouted(
   ctx: BrokerContext,
-  deps: ForwardDeps & { streams: BackendStreams },
+  deps: ForwardDeps,
   req: Request,
   session: AuthenticatedSession,
   method: string,

@@ -134,6 +134,12 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
           event.upstreamKey,
           () => ({ prompts: event.prompts, lastChange: at }),
         );
+      case "ResourcesDiscovered":
+        return update(state, event.server, event.upstreamKey, () => ({
+          resources: event.resources,
+          templates: event.templates,
+          lastChange: at,
+        }));
       case "UpstreamFailed":
         // A failed server serves nothing: a tool that cannot be called must not be listed.
         return update(state, event.server, event.upstreamKey, (s) => ({
