@@ -15,6 +15,7 @@ import { upstreamsProjection } from "./routing/upstreams.ts";
 import { sessionMapProjection } from "./session/session_map.ts";
 import { TokenService } from "./session/tokens.ts";
 import { UpstreamSupervisor } from "./upstream/supervisor.ts";
+import { type RunningRouter, startRouter } from "./router/mod.ts";
 import { resolve } from "node:path";
 
 export interface RunningGateway {
@@ -98,15 +99,38 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   }, broker.handler);
   const brokerUrl = await listening;
 
+  let router: RunningRouter | undefined;
+  if (options.routerAddress !== "off") {
+    try {
+      router = await startRouter({
+        address: options.routerAddress,
+        publicHost: options.publicHost,
+        privateHost: options.privateHost,
+        maxBodyBytes: options.maxBodyBytes,
+        log,
+        tokens,
+        logger,
+        routing,
+        sessions,
+      });
+    } catch (e) {
+      abort.abort();
+      await supervisor.stop();
+      throw new Error(`cannot start the router on ${options.routerAddress}: ${(e as Error).message}`);
+    }
+  }
+
   watchConfigFile(configPath, log, abort.signal);
   const sweeper = setInterval(() => broker.sweepExpired(), 30_000);
 
   return {
     brokerUrl,
+    routerPort: router?.port,
     context,
     async close() {
       clearInterval(sweeper);
       broker.close();
+      await router?.close();
       abort.abort();
       await supervisor.stop();
       await server.finished;

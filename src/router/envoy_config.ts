@@ -1,0 +1,195 @@
+/**
+ * Generates a plain Envoy bootstrap (standalone mode, no Istio) from the gateway config: a listener with
+ * the ext_proc filter configured as the router expects, a virtual host per server hostname, the broker as
+ * the default route, and clusters for router, broker and each server.
+ */
+import type { GatewayConfig } from "../config/schema.ts";
+import { METADATA_NAMESPACE } from "./replies.ts";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface EnvoyConfigOptions {
+  /** Where Envoy listens (the public and the private/hairpin host both point here). */
+  listen: HostPort;
+  /** The router's gRPC address (`--mcp-router-address`). */
+  router: HostPort;
+  /** The broker's HTTP address (`--mcp-broker-address`). */
+  broker: HostPort;
+  /** `message_timeout`, seconds; above the router's 8 s hairpin timeout. */
+  messageTimeoutSeconds?: number;
+  /** Per-connection buffer limit: must exceed the router's body limit so its 413 answers first. */
+  bufferLimitBytes?: number;
+  /** Admin interface port on 127.0.0.1; 0 leaves it out. */
+  adminPort?: number;
+}
+
+/** The ext_proc processing mode the router is written for (the reference gateway's). */
+export const PROCESSING_MODE = {
+  request_header_mode: "SEND",
+  response_header_mode: "SEND",
+  request_body_mode: "BUFFERED",
+  response_body_mode: "NONE",
+  request_trailer_mode: "SKIP",
+  response_trailer_mode: "SKIP",
+} as const;
+
+/** Cluster name for a server: Envoy names allow anything, but stats read better without slashes. */
+export function serverClusterName(server: string): string {
+  return `server_${server.replace(/[^A-Za-z0-9_.-]/g, "_")}`;
+}
+
+/** Parses "host:port" for a cluster target; an empty or wildcard host means "this machine". */
+export function hostPort(value: string, fallbackPort = 80): HostPort {
+  const match = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(value);
+  if (!match) throw new Error(`not host:port: ${value}`);
+  const host = match[1] ?? match[2];
+  return {
+    host: host === "" || host === "0.0.0.0" ? "127.0.0.1" : host,
+    port: match[3] ? Number(match[3]) : fallbackPort,
+  };
+}
+
+const isIp = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
+
+function cluster(name: string, target: HostPort, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    type: isIp(target.host) ? "STATIC" : "STRICT_DNS",
+    connect_timeout: "2s",
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{
+        lb_endpoints: [{
+          endpoint: { address: { socket_address: { address: target.host, port_value: target.port } } },
+        }],
+      }],
+    },
+    ...extra,
+  };
+}
+
+export interface EnvoyBootstrap {
+  config: Record<string, unknown>;
+  /** Servers left out, and why (disabled, or a hostname another server already claims). */
+  skipped: { server: string; reason: string }[];
+}
+
+export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions): EnvoyBootstrap {
+  const skipped: EnvoyBootstrap["skipped"] = [];
+  const virtualHosts: Record<string, unknown>[] = [];
+  const clusters: Record<string, unknown>[] = [
+    cluster("mcp_router", o.router, {
+      // gRPC needs HTTP/2 to the processor.
+      typed_extension_protocol_options: {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          explicit_http_config: { http2_protocol_options: {} },
+        },
+      },
+    }),
+    cluster("mcp_broker", o.broker),
+  ];
+  const claimed = new Map<string, string>();
+  for (const server of gateway.servers) {
+    if (!server.enabled) {
+      skipped.push({ server: server.name, reason: "disabled" });
+      continue;
+    }
+    const domain = server.hostname.toLowerCase();
+    const owner = claimed.get(domain);
+    if (owner) {
+      skipped.push({ server: server.name, reason: `hostname ${server.hostname} already routes to ${owner}` });
+      continue;
+    }
+    claimed.set(domain, server.name);
+    const url = new URL(server.url);
+    const tls = url.protocol === "https:";
+    const name = serverClusterName(server.name);
+    virtualHosts.push({
+      name,
+      domains: [server.hostname],
+      routes: [{
+        match: { prefix: "/" },
+        // timeout 0s: tool results may stream (SSE) for longer than Envoy's 15 s default.
+        route: { cluster: name, timeout: "0s", host_rewrite_literal: url.host },
+      }],
+    });
+    clusters.push(
+      cluster(
+        name,
+        { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port) || (tls ? 443 : 80) },
+        tls
+          ? {
+            transport_socket: {
+              name: "envoy.transport_sockets.tls",
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                sni: url.hostname,
+              },
+            },
+          }
+          : {},
+      ),
+    );
+  }
+  // Everything else, the public host included, is the broker's (the router pins :authority to it).
+  virtualHosts.push({
+    name: "mcp_gateway",
+    domains: ["*"],
+    routes: [{ match: { prefix: "/" }, route: { cluster: "mcp_broker", timeout: "0s" } }],
+  });
+
+  const config: Record<string, unknown> = {
+    static_resources: {
+      listeners: [{
+        name: "mcp_listener",
+        address: { socket_address: { address: o.listen.host, port_value: o.listen.port } },
+        per_connection_buffer_limit_bytes: o.bufferLimitBytes ?? 8 * 1024 * 1024,
+        filter_chains: [{
+          filters: [{
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type":
+                "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+              stat_prefix: "mcp",
+              codec_type: "AUTO",
+              // SSE listeners (GET /mcp) are idle between events; the broker sends keep-alives.
+              stream_idle_timeout: "3600s",
+              route_config: { name: "mcp_routes", virtual_hosts: virtualHosts },
+              http_filters: [
+                {
+                  name: "envoy.filters.http.ext_proc",
+                  typed_config: {
+                    "@type":
+                      "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+                    grpc_service: { envoy_grpc: { cluster_name: "mcp_router" } },
+                    // Router down ⇒ requests fail: nothing may reach a backend without a decision.
+                    failure_mode_allow: false,
+                    mutation_rules: { allow_all_routing: true },
+                    message_timeout: `${o.messageTimeoutSeconds ?? 10}s`,
+                    processing_mode: PROCESSING_MODE,
+                    metadata_options: { receiving_namespaces: { untyped: [METADATA_NAMESPACE] } },
+                  },
+                },
+                {
+                  name: "envoy.filters.http.router",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                  },
+                },
+              ],
+            },
+          }],
+        }],
+      }],
+      clusters,
+    },
+  };
+  if (o.adminPort) {
+    config.admin = { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort } } };
+  }
+  return { config, skipped };
+}

@@ -1,0 +1,72 @@
+/**
+ * The router role: an Envoy ext_proc server that turns each HTTP request into a routing decision from the
+ * routing-table and session-map projections. See docs/envoy.md for the Envoy side.
+ */
+import type { EventLog, ProjectionView } from "../events/log.ts";
+import type { Logger } from "../observe/log.ts";
+import type { SessionMapState } from "../session/session_map.ts";
+import type { TokenService } from "../session/tokens.ts";
+import { HairpinBackendSessions } from "./backend_sessions.ts";
+import type { RouterContext, RoutingView } from "./context.ts";
+import { serveExtProc } from "./server.ts";
+
+export { METADATA_NAMESPACE } from "./replies.ts";
+
+/** Default request body limit, as the reference router's `--max-request-body-size`. */
+export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
+
+export interface RouterOptions {
+  /** "host:port", port may be 0. */
+  address: string;
+  /** The broker's public host (`--mcp-gateway-public-host`), e.g. "mcp.127-0-0-1.sslip.io:8888". */
+  publicHost: string;
+  /** `host:port` of the Envoy listener the hairpin initialize goes through (`--mcp-gateway-private-host`). */
+  privateHost: string;
+  maxBodyBytes: number;
+  log: EventLog;
+  tokens: TokenService;
+  logger: Logger;
+  /** `log.project(routingTableProjection)`. */
+  routing: RoutingView;
+  /** `log.project(sessionMapProjection)`. */
+  sessions: ProjectionView<SessionMapState>;
+}
+
+export interface RunningRouter {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
+  const logger = o.logger.with({ component: "router" });
+  const ctx: RouterContext = {
+    publicHost: o.publicHost,
+    maxBodyBytes: o.maxBodyBytes || DEFAULT_MAX_BODY_BYTES,
+    tokens: o.tokens,
+    routing: o.routing,
+    sessions: o.sessions,
+    log: o.log,
+    logger,
+    backends: new HairpinBackendSessions({
+      privateHost: o.privateHost,
+      tokens: o.tokens,
+      log: o.log,
+      logger,
+    }),
+  };
+  const { port, server } = await serveExtProc(ctx, o.address);
+  const host = o.address.slice(0, o.address.lastIndexOf(":"));
+  logger.info("router listening", { address: `${host}:${port}` });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // In-flight streams (long SSE responses) would hold a graceful shutdown open forever.
+        const timer = setTimeout(() => server.forceShutdown(), 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

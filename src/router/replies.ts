@@ -1,0 +1,64 @@
+/**
+ * Builders for the router's ProcessingResponses. Every header is written with `raw_value` and no append
+ * flag, which Envoy applies as "overwrite or add" (ext_proc ignores `append_action`).
+ */
+import type { GatewayError } from "../mcp/errors.ts";
+import { type CommonResponse, type ProcessingResponse, rawHeader, toStruct } from "./proto.ts";
+
+/** The dynamic-metadata namespace the router publishes its routing facts under, for policies and logs. */
+export const METADATA_NAMESPACE = "mcp-gateway";
+
+export interface Mutation {
+  set?: Record<string, string>;
+  remove?: string[];
+  /** Re-match the route on the mutated headers (Envoy needs this for `:authority`/`:path` changes). */
+  clearRouteCache?: boolean;
+  body?: string;
+}
+
+function common(m: Mutation): CommonResponse {
+  const response: CommonResponse = {};
+  const set = Object.entries(m.set ?? {}).map(([k, v]) => rawHeader(k, v));
+  if (set.length || m.remove?.length) {
+    response.header_mutation = { set_headers: set, remove_headers: m.remove ?? [] };
+  }
+  if (m.body !== undefined) response.body_mutation = { body: new TextEncoder().encode(m.body) };
+  if (m.clearRouteCache) response.clear_route_cache = true;
+  return response;
+}
+
+/** Facts for policies, as `dynamic_metadata` under {@link METADATA_NAMESPACE}. */
+export type RoutingFacts = Record<string, string | undefined>;
+
+function withMetadata(reply: ProcessingResponse, facts?: RoutingFacts): ProcessingResponse {
+  if (facts) reply.dynamic_metadata = toStruct({ [METADATA_NAMESPACE]: facts });
+  return reply;
+}
+
+export function requestHeadersReply(m: Mutation): ProcessingResponse {
+  return { request_headers: { response: common(m) } };
+}
+
+export function requestBodyReply(m: Mutation, facts?: RoutingFacts): ProcessingResponse {
+  return withMetadata({ request_body: { response: common(m) } }, facts);
+}
+
+export function responseHeadersReply(m: Mutation): ProcessingResponse {
+  return { response_headers: { response: common(m) } };
+}
+
+/**
+ * A local reply a client understands: the JSON-RPC error body with the status from `errors.ts`, so the
+ * Envoy path answers exactly as the broker would. `details` becomes Envoy's `%RESPONSE_CODE_DETAILS%`.
+ */
+export function errorReply(error: GatewayError, headers: Record<string, string> = {}): ProcessingResponse {
+  const set = { "content-type": "application/json", ...headers };
+  return {
+    immediate_response: {
+      status: { code: error.status },
+      headers: { set_headers: Object.entries(set).map(([k, v]) => rawHeader(k, v)) },
+      body: new TextEncoder().encode(error.body()),
+      details: `mcp_gateway_${error.kind.replaceAll("-", "_")}`,
+    },
+  };
+}

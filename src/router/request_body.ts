@@ -1,0 +1,65 @@
+/**
+ * Request-body phase (BUFFERED: the whole body in one message). Parses JSON-RPC once and dispatches:
+ * the router's own hairpin, `tools/call` to a backend, everything else to the broker.
+ */
+import { GatewayError } from "../mcp/errors.ts";
+import { type JsonRpcMessage, parseJsonRpc } from "../mcp/jsonrpc.ts";
+import { BROKER_SERVER_NAME, type RouterContext, type StreamState } from "./context.ts";
+import { acceptHairpin, isHairpin } from "./hairpin.ts";
+import type { HttpBody, ProcessingResponse } from "./proto.ts";
+import { errorReply, requestBodyReply } from "./replies.ts";
+import { handleToolCall } from "./tool_call.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function handleRequestBody(
+  ctx: RouterContext,
+  state: StreamState,
+  message: HttpBody,
+): ProcessingResponse | Promise<ProcessingResponse> {
+  const bytes = message.body ?? new Uint8Array();
+  if (bytes.length > ctx.maxBodyBytes) {
+    return errorReply(
+      new GatewayError(
+        "body-too-large",
+        `Request body too large: ${bytes.length} bytes, limit ${ctx.maxBodyBytes}`,
+      ),
+    );
+  }
+  const contentType = state.requestHeaders?.get("content-type")?.toLowerCase() ?? "";
+  // Not JSON-RPC for us to read: the broker answers it (415, 400…) exactly as on the direct path.
+  if (bytes.length === 0 || !contentType.includes("application/json")) return requestBodyReply({});
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return errorReply(new GatewayError("parse", "Parse error: body is not UTF-8"));
+  }
+  let parsed;
+  try {
+    parsed = parseJsonRpc(text);
+  } catch (e) {
+    if (e instanceof GatewayError) return errorReply(e);
+    throw e;
+  }
+  const m = parsed.message;
+  if (isHairpin(state)) return acceptHairpin(ctx, state, m);
+  if (m.kind === "request" && m.method === "tools/call") {
+    state.method = m.method;
+    return handleToolCall(ctx, state, parsed);
+  }
+  return toBroker(state, m);
+}
+
+/** Everything but a routed call goes to the broker (`:authority` is already the public host). */
+function toBroker(state: StreamState, message: JsonRpcMessage): ProcessingResponse {
+  const set: Record<string, string> = { "x-mcp-servername": BROKER_SERVER_NAME };
+  if (message.kind !== "response") {
+    state.method = message.method;
+    set["x-mcp-method"] = message.method;
+  }
+  return requestBodyReply({ set, clearRouteCache: true }, {
+    method: state.method,
+    servername: BROKER_SERVER_NAME,
+  });
+}

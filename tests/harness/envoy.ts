@@ -1,0 +1,583 @@
+/**
+ * An HTTP front proxy that plays Envoy with the ext_proc filter configured as in deploy/envoy/envoy.yaml:
+ * one `Process` stream per request, processing mode SEND/SEND/BUFFERED/NONE/SKIP/SKIP, `message_timeout`,
+ * fail-closed, `allow_all_routing`, routing by `:authority` (exact vhost domains, default → broker).
+ * It enforces the checklist of shared/reference/envoy-ext-proc.md §5 so a processor that passes here
+ * behaves the same behind real Envoy. Limits: no trailers, request bodies are buffered (STREAMED request
+ * bodies arrive as one chunk), and Host is always the upstream's (Deno's fetch cannot set it), like
+ * `host_rewrite_literal`.
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  type BodySendMode,
+  type CommonResponse,
+  externalProcessorClient,
+  fromStruct,
+  type HeaderSendMode,
+  type ProcessCall,
+  type ProcessingMode,
+  type ProcessingRequest,
+  type ProcessingResponse,
+  type RequestArm,
+  statusNumber,
+} from "../../src/router/proto.ts";
+import { applyHeaderMutation, HeaderList, type MutationRules } from "./envoy_headers.ts";
+
+export interface EnvoyHarnessOptions {
+  /** ext_proc gRPC address "host:port" (a function when the processor starts after the proxy). */
+  extProc: string | (() => string);
+  /** Virtual hosts: exact `:authority` → upstream base URL (only its origin is used). */
+  clusters?: Record<string, string>;
+  /** The `*` virtual host (the broker); without it unmatched requests get Envoy's 404. */
+  defaultCluster?: string;
+  /** Listen port; 0 (default) picks one. */
+  port?: number;
+  processingMode?: ProcessingMode;
+  /** `message_timeout`; the shipped config uses 10 s (Envoy's own default is 200 ms). */
+  messageTimeoutMs?: number;
+  /** `max_message_timeout`; 0 disables `override_message_timeout`. */
+  maxMessageTimeoutMs?: number;
+  failureModeAllow?: boolean;
+  allowModeOverride?: boolean;
+  mutationRules?: Partial<MutationRules>;
+  /** Newer fail-closed Envoy answers a spurious reply with 500; older/fail-open ignores it and continues. */
+  spuriousResponse?: "error" | "ignore";
+  /** `metadata_options.receiving_namespaces.untyped`. */
+  receivingNamespaces?: string[];
+  /** `per_connection_buffer_limit_bytes`: a BUFFERED body beyond it is answered 413 by Envoy itself. */
+  bufferLimitBytes?: number;
+}
+
+/** What happened to one request, for assertions. */
+export interface Exchange {
+  requestId: string;
+  method: string;
+  path: string;
+  /** Messages sent to the processor, in order. */
+  sent: RequestArm[];
+  /** Upstream base URL the request went to; undefined for a local reply. */
+  upstream?: string;
+  /** Headers (pseudo included) as they left for the upstream. */
+  upstreamHeaders?: [string, string][];
+  upstreamBody?: string;
+  status?: number;
+  /** `%RESPONSE_CODE_DETAILS%` of a local reply. */
+  details?: string;
+  dynamicMetadata: Record<string, unknown>;
+  /** Mutations Envoy would have rejected or ignored, and other surprises. */
+  warnings: string[];
+  /** Replies received after processing completed (ignored, as Envoy does). */
+  ignoredReplies: number;
+}
+
+export interface EnvoyHarness {
+  port: number;
+  url: string;
+  exchanges: Exchange[];
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export const REFERENCE_MODE: Required<ProcessingMode> = {
+  request_header_mode: "SEND",
+  response_header_mode: "SEND",
+  request_body_mode: "BUFFERED",
+  response_body_mode: "NONE",
+  request_trailer_mode: "SKIP",
+  response_trailer_mode: "SKIP",
+};
+
+type Outcome =
+  | { kind: "reply"; reply: ProcessingResponse }
+  | { kind: "closed"; ok: boolean; detail: string }
+  | { kind: "timeout" }
+  | { kind: "spurious"; reply: ProcessingResponse };
+
+/** One ext_proc stream, Envoy side: one outstanding message at a time, a timer per message. */
+class ExtProcStream {
+  #call: ProcessCall;
+  #queue: ProcessingResponse[] = [];
+  #status?: grpc.StatusObject;
+  #wake?: () => void;
+  #outstanding = false;
+  #spurious?: ProcessingResponse;
+  complete = false;
+
+  constructor(client: grpc.Client, private readonly ex: Exchange) {
+    this.#call = (client as unknown as { Process(): ProcessCall }).Process();
+    this.#call.on("data", (reply: ProcessingResponse) => {
+      if (this.complete) {
+        this.ex.ignoredReplies++;
+        return;
+      }
+      // A reply while nothing is outstanding is spurious (a timeout-only override is not a reply).
+      if (!this.#outstanding && !(reply.override_message_timeout && !reply.response)) {
+        this.#spurious ??= reply;
+      } else this.#queue.push(reply);
+      this.#wake?.();
+    });
+    this.#call.on("status", (status: grpc.StatusObject) => {
+      this.#status = status;
+      this.#wake?.();
+    });
+    this.#call.on("error", () => {/* reported through "status" */});
+  }
+
+  send(message: ProcessingRequest) {
+    this.ex.sent.push(message.request!);
+    this.#outstanding = true;
+    this.#call.write(message);
+  }
+
+  /** Waits for the reply to the outstanding message. */
+  async next(timeoutMs: number, maxOverrideMs: number): Promise<Outcome> {
+    let deadline = Date.now() + timeoutMs;
+    let overridden = false;
+    while (true) {
+      if (this.#spurious) return { kind: "spurious", reply: this.#spurious };
+      const reply = this.#queue.shift();
+      if (reply) {
+        if (reply.override_message_timeout && !reply.response) {
+          // Honoured once per message, only within max_message_timeout; otherwise ignored.
+          const d = reply.override_message_timeout;
+          const ms = Number(d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
+          if (!overridden && maxOverrideMs >= 1 && ms >= 1 && ms <= maxOverrideMs) {
+            deadline = Date.now() + ms;
+            overridden = true;
+          } else this.ex.warnings.push("override_message_timeout ignored");
+          continue;
+        }
+        this.#outstanding = false;
+        return { kind: "reply", reply };
+      }
+      if (this.#status) {
+        this.#outstanding = false;
+        const ok = this.#status.code === grpc.status.OK;
+        return { kind: "closed", ok, detail: `${this.#status.code}{${this.#status.details}}` };
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return { kind: "timeout" };
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** Processing is over: half-close, then reset (Envoy closes as soon as it will send nothing more). */
+  close() {
+    this.complete = true;
+    this.#call.end();
+    this.#call.cancel();
+  }
+}
+
+class LocalReply {
+  constructor(readonly response: Response, readonly details: string) {}
+}
+
+const dec = new TextDecoder();
+
+function matchingArm(reply: ProcessingResponse): string | undefined {
+  return reply.response ??
+    Object.keys(reply).find((k) =>
+      k.startsWith("request_") || k.startsWith("response_") || k === "immediate_response"
+    );
+}
+
+/** Starts the proxy. Close it with `await using` or `close()`. */
+export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHarness> {
+  const opts = {
+    clusters: {},
+    processingMode: REFERENCE_MODE,
+    messageTimeoutMs: 10_000,
+    maxMessageTimeoutMs: 0,
+    failureModeAllow: false,
+    allowModeOverride: false,
+    spuriousResponse: "error" as const,
+    receivingNamespaces: ["mcp-gateway"],
+    bufferLimitBytes: 8 * 1024 * 1024,
+    ...options,
+  };
+  const rules: MutationRules = { allowAllRouting: true, allowEnvoy: false, ...options.mutationRules };
+  const clusters = new Map(
+    Object.entries(opts.clusters).map(([k, v]) => [k.toLowerCase(), new URL(v).origin]),
+  );
+  const exchanges: Exchange[] = [];
+  /** Open response streams, ended on close so long SSE streams cannot hold shutdown open. */
+  const inflight = new Set<() => void>();
+  /** Streams `body` to the client, cancelling the upstream when the client goes away. */
+  const relay = (body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
+    const reader = body.getReader();
+    let stop: () => void;
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        stop = () => {
+          inflight.delete(stop);
+          try {
+            controller.close();
+          } catch { /* already closed */ }
+          reader.cancel().catch(() => {});
+        };
+        inflight.add(stop);
+      },
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (done) stop();
+          else controller.enqueue(value);
+        } catch {
+          stop();
+        }
+      },
+      cancel() {
+        stop();
+      },
+    });
+  };
+  let client: grpc.Client | undefined;
+  const grpcClient = () => {
+    if (!client) {
+      const address = typeof opts.extProc === "function" ? opts.extProc() : opts.extProc;
+      const Client = externalProcessorClient();
+      client = new Client(address, grpc.credentials.createInsecure());
+    }
+    return client;
+  };
+  const route = (authority: string | undefined): string | undefined =>
+    clusters.get((authority ?? "").toLowerCase()) ??
+      (opts.defaultCluster && new URL(opts.defaultCluster).origin);
+
+  async function handle(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
+    const ex: Exchange = {
+      requestId,
+      method: req.method,
+      path: url.pathname + url.search,
+      sent: [],
+      dynamicMetadata: {},
+      warnings: [],
+      ignoredReplies: 0,
+    };
+    exchanges.push(ex);
+    const mode: Required<ProcessingMode> = { ...REFERENCE_MODE, ...opts.processingMode };
+    // The HTTP connection manager adds these before any filter runs (rule 2: pseudo-headers and x-request-id).
+    const headers = HeaderList.fromRequest(req, [
+      [":authority", req.headers.get("host") ?? url.host],
+      [":path", url.pathname + url.search],
+      [":method", req.method],
+      [":scheme", "http"],
+    ]);
+    headers.remove("host");
+    headers.set("x-request-id", requestId);
+    if (!headers.has("x-forwarded-proto")) headers.add("x-forwarded-proto", "http");
+    let body = new Uint8Array(await req.arrayBuffer());
+
+    const stream = new ExtProcStream(grpcClient(), ex);
+    let processing = true;
+    // Rule 6: the route is chosen from the original headers and only re-chosen when a reply clears it.
+    let upstream = route(headers.get(":authority"));
+
+    const local = (status: number, details: string, text = "", extra?: (h: Headers) => void) => {
+      const h = new Headers();
+      if (text) h.set("content-type", "text/plain");
+      extra?.(h);
+      return new LocalReply(new Response(text || null, { status, headers: h }), details.replaceAll(" ", "_"));
+    };
+    const finish = (r: LocalReply | Response): Response => {
+      if (r instanceof LocalReply) {
+        ex.details = r.details;
+        ex.status = r.response.status;
+        return r.response;
+      }
+      ex.status = r.status;
+      return r;
+    };
+    const failure = (status: number, details: string): LocalReply | null => {
+      stream.close();
+      processing = false;
+      return opts.failureModeAllow ? null : local(status, details);
+    };
+
+    /** Rule 4/7/8/9/11: await one reply, resolve it to a CommonResponse, a local reply, or "continue". */
+    const exchange = async (
+      message: ProcessingRequest,
+      arm: RequestArm,
+    ): Promise<CommonResponse | LocalReply | null> => {
+      stream.send(message);
+      const outcome = await stream.next(opts.messageTimeoutMs, opts.maxMessageTimeoutMs);
+      if (outcome.kind === "timeout") return failure(504, "ext_proc_error_per-message_timeout_exceeded");
+      if (outcome.kind === "closed") {
+        if (outcome.ok) {
+          // Clean close: continue unmodified, never consult the processor again.
+          stream.complete = true;
+          processing = false;
+          return null;
+        }
+        return failure(500, `ext_proc_error_gRPC_error_${outcome.detail}`);
+      }
+      if (outcome.kind === "spurious") {
+        if (opts.spuriousResponse === "error" && !opts.failureModeAllow) {
+          return failure(500, "ext_proc_error_spurious_message");
+        }
+        stream.close();
+        processing = false;
+        return null;
+      }
+      const reply = outcome.reply;
+      if (reply.dynamic_metadata) {
+        const md = fromStruct(reply.dynamic_metadata);
+        for (const [ns, value] of Object.entries(md)) {
+          if (!opts.receivingNamespaces.includes(ns)) {
+            ex.warnings.push(`dynamic_metadata namespace ${ns} dropped`);
+          } else if (value && typeof value === "object" && !Array.isArray(value)) {
+            ex.dynamicMetadata[ns] = { ...(ex.dynamicMetadata[ns] as object ?? {}), ...value };
+          } else ex.warnings.push(`dynamic_metadata ${ns} is not a Struct`);
+        }
+      }
+      if (reply.immediate_response) {
+        const ir = reply.immediate_response;
+        stream.close();
+        processing = false;
+        let status = statusNumber(ir.status?.code);
+        if (status < 200) status = 200;
+        const text = ir.body && ir.body.length ? dec.decode(ir.body) : "";
+        const list = new HeaderList();
+        if (text) list.set("content-type", "text/plain");
+        const outcomeMutation = applyHeaderMutation(list, ir.headers, "response", rules, ex.warnings);
+        if (!outcomeMutation.ok) return local(500, outcomeMutation.error);
+        return new LocalReply(
+          new Response(text || null, { status, headers: list.toHeaders() }),
+          (ir.details || "ext_proc_immediate_response").replaceAll(" ", "_"),
+        );
+      }
+      const got = matchingArm(reply);
+      if (got !== arm) {
+        ex.warnings.push(`spurious reply: expected ${arm}, got ${got}`);
+        if (opts.spuriousResponse === "error" && !opts.failureModeAllow) {
+          return failure(500, "ext_proc_error_spurious_message");
+        }
+        stream.close();
+        processing = false;
+        return null;
+      }
+      // Rule 10: mode_override only when allowed, only in a headers reply; DEFAULT header modes keep the
+      // configured value, body modes are literal.
+      if (reply.mode_override) {
+        if (opts.allowModeOverride && (arm === "request_headers" || arm === "response_headers")) {
+          const o = reply.mode_override;
+          const keep = (v: HeaderSendMode | undefined, d: HeaderSendMode) => !v || v === "DEFAULT" ? d : v;
+          mode.response_header_mode = keep(o.response_header_mode, mode.response_header_mode);
+          mode.request_trailer_mode = keep(o.request_trailer_mode, mode.request_trailer_mode);
+          mode.response_trailer_mode = keep(o.response_trailer_mode, mode.response_trailer_mode);
+          mode.request_body_mode = (o.request_body_mode ?? "NONE") as BodySendMode;
+          mode.response_body_mode = (o.response_body_mode ?? "NONE") as BodySendMode;
+        } else ex.warnings.push(`mode_override ignored in ${arm}`);
+      }
+      return (reply[arm as "request_headers"]?.response ?? {}) as CommonResponse;
+    };
+
+    /** Applies a request-path CommonResponse; header mutations in a body reply only count in BUFFERED. */
+    const applyRequest = (common: CommonResponse, phase: "headers" | "body"): LocalReply | null => {
+      const headerMutationAllowed = phase === "headers" || mode.request_body_mode === "BUFFERED";
+      if (common.header_mutation && !headerMutationAllowed) {
+        ex.warnings.push("header mutation in a STREAMED body reply ignored");
+      } else {
+        const r = applyHeaderMutation(headers, common.header_mutation, "request", rules, ex.warnings);
+        if (!r.ok) return failure(500, r.error);
+      }
+      const m = common.body_mutation;
+      if (m && (phase === "body" || common.status === "CONTINUE_AND_REPLACE")) {
+        if (m.body !== undefined && m.body !== null) body = new Uint8Array(m.body);
+        else if (m.clear_body) body = new Uint8Array();
+      } else if (m) ex.warnings.push("body_mutation in a headers reply without CONTINUE_AND_REPLACE ignored");
+      // Rule 6 (newer Envoy): clear_route_cache counts only alongside a header mutation.
+      if (common.clear_route_cache) {
+        if (common.header_mutation && headerMutationAllowed) upstream = route(headers.get(":authority"));
+        else ex.warnings.push("clear_route_cache ignored without a header mutation");
+      }
+      return null;
+    };
+
+    // --- request headers
+    let replacedBody = false;
+    if (body.length > opts.bufferLimitBytes && mode.request_body_mode === "BUFFERED") {
+      stream.close();
+      return finish(local(413, "request_payload_too_large", "Payload Too Large"));
+    }
+    if (mode.request_header_mode !== "SKIP") {
+      const r = await exchange({
+        request_headers: { headers: headers.toHeaderMap(), end_of_stream: body.length === 0 },
+        request: "request_headers",
+        protocol_config: {
+          request_body_mode: mode.request_body_mode,
+          response_body_mode: mode.response_body_mode,
+        },
+        metadata_context: {},
+      }, "request_headers");
+      if (r instanceof LocalReply) return finish(r);
+      if (r) {
+        replacedBody = r.status === "CONTINUE_AND_REPLACE";
+        const bad = applyRequest(r, "headers");
+        if (bad) return finish(bad);
+      }
+    }
+    // --- request body (rule 3: never for a body-less request)
+    const bodyMode = mode.request_body_mode;
+    if (
+      processing && !replacedBody && body.length > 0 && (bodyMode === "BUFFERED" || bodyMode === "STREAMED")
+    ) {
+      const r = await exchange(
+        { request_body: { body, end_of_stream: true }, request: "request_body" },
+        "request_body",
+      );
+      if (r instanceof LocalReply) return finish(r);
+      if (r) {
+        const bad = applyRequest(r, "body");
+        if (bad) return finish(bad);
+      }
+    }
+    const declared = headers.get("content-length");
+    if (declared !== undefined && Number(declared) !== body.length) {
+      stream.close();
+      return finish(local(500, `content-length ${declared} does not match the ${body.length}-byte body`));
+    }
+
+    // --- upstream (rule 12: route-layer local replies still go through the response phase)
+    let res: Response;
+    const upstreamPath = headers.get(":path") ?? "/";
+    if (!upstream) res = new Response(null, { status: 404 });
+    else {
+      ex.upstream = upstream;
+      ex.upstreamHeaders = headers.entries.map(([k, v]) => [k, v]);
+      ex.upstreamBody = dec.decode(body);
+      const h = headers.toHeaders();
+      h.delete("accept-encoding"); // fetch decodes bodies itself; keep the client's encoding out of it
+      try {
+        const method = headers.get(":method") ?? req.method;
+        res = await fetch(new URL(upstreamPath, upstream), {
+          method,
+          headers: h,
+          body: method === "GET" || method === "HEAD" || body.length === 0 ? undefined : body,
+          redirect: "manual",
+        });
+      } catch (e) {
+        res = new Response(`upstream connect error or disconnect/reset before headers. reset reason: ${e}`, {
+          status: 503,
+          headers: { "content-type": "text/plain" },
+        });
+      }
+    }
+
+    // --- response headers
+    const responseHeaders = new HeaderList();
+    responseHeaders.add(":status", String(res.status));
+    for (const [k, v] of res.headers) {
+      if (k !== "content-length" && k !== "content-encoding" && k !== "transfer-encoding") {
+        responseHeaders.add(k, v);
+      }
+    }
+    if (processing && mode.response_header_mode !== "SKIP") {
+      const r = await exchange({
+        response_headers: { headers: responseHeaders.toHeaderMap(), end_of_stream: res.body === null },
+        request: "response_headers",
+      }, "response_headers");
+      if (r instanceof LocalReply) {
+        await res.body?.cancel();
+        return finish(r);
+      }
+      if (r) {
+        const outcome = applyHeaderMutation(
+          responseHeaders,
+          r.header_mutation,
+          "response",
+          rules,
+          ex.warnings,
+        );
+        if (!outcome.ok) {
+          await res.body?.cancel();
+          return finish(failure(500, outcome.error) ?? local(500, outcome.error));
+        }
+        if (r.body_mutation) ex.warnings.push("body_mutation in a response_headers reply ignored");
+      }
+    }
+    const status = Number(responseHeaders.get(":status") ?? res.status);
+    const out = responseHeaders.toHeaders(new Set(["content-length"]));
+    const nullBody = status === 204 || status === 304 || req.method === "HEAD";
+
+    // --- response body: NONE streams straight through; STREAMED asks the processor chunk by chunk.
+    if (!processing || mode.response_body_mode !== "STREAMED" || !res.body || nullBody) {
+      if (!res.body || nullBody) {
+        await res.body?.cancel();
+        if (!stream.complete) stream.close();
+        return finish(new Response(null, { status, headers: out }));
+      }
+      if (!stream.complete) stream.close();
+      return finish(new Response(nullBody ? null : relay(res.body!), { status, headers: out }));
+    }
+    const reader = res.body.getReader();
+    const processed = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { value, done } = await reader.read();
+        if (!processing) {
+          if (done) controller.close();
+          else controller.enqueue(value);
+          return;
+        }
+        const r = await exchange(
+          {
+            response_body: { body: value ?? new Uint8Array(), end_of_stream: done },
+            request: "response_body",
+          },
+          "response_body",
+        );
+        let chunk = value;
+        if (r instanceof LocalReply) {
+          // The response has started: all Envoy can do now is reset the stream.
+          controller.error(new Error(`ext_proc failed mid-response: ${r.details}`));
+          await reader.cancel();
+          return;
+        }
+        const m = r?.body_mutation;
+        if (m?.body !== undefined && m.body !== null) chunk = new Uint8Array(m.body);
+        else if (m?.clear_body) chunk = new Uint8Array();
+        if (chunk && chunk.length) controller.enqueue(chunk);
+        if (done) {
+          if (!stream.complete) stream.close();
+          controller.close();
+        }
+      },
+      cancel(reason) {
+        stream.close();
+        return reader.cancel(reason);
+      },
+    });
+    return finish(new Response(processed, { status, headers: out }));
+  }
+
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: opts.port ?? 0,
+      onListen: () => {},
+    }, async (req) => {
+      try {
+        return await handle(req);
+      } catch (e) {
+        return new Response(`harness error: ${(e as Error).stack}`, { status: 500 });
+      }
+    });
+    const port = server.addr.port;
+    const close = async () => {
+      for (const stop of [...inflight]) stop();
+      client?.close();
+      await server.shutdown();
+    };
+    resolve({ port, url: `http://127.0.0.1:${port}`, exchanges, close, [Symbol.asyncDispose]: close });
+  });
+}

@@ -1,0 +1,99 @@
+/** The generated Envoy bootstrap routes every tool of the routing table, and matches what the harness plays. */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { parse } from "yaml";
+import { InMemoryEventLog } from "../src/events/log.ts";
+import { routingTableProjection } from "../src/routing/routing_table.ts";
+import { upstreamKey } from "../src/routing/upstreams.ts";
+import type { ServerConfig } from "../src/config/schema.ts";
+import { buildEnvoyConfig, PROCESSING_MODE } from "../src/router/envoy_config.ts";
+import { METADATA_NAMESPACE } from "../src/router/mod.ts";
+import { readConfigFile } from "../src/config/watch.ts";
+import { REFERENCE_MODE } from "./harness/envoy.ts";
+
+const servers: ServerConfig[] = [
+  {
+    name: "ns/one",
+    url: "http://10.0.0.1:9001/mcp",
+    hostname: "one.mcp.local",
+    enabled: true,
+    toolPrefix: "a_",
+  },
+  {
+    name: "two",
+    url: "https://two.example.com/v1/mcp",
+    hostname: "two.mcp.local",
+    enabled: true,
+    toolPrefix: "b_",
+  },
+  { name: "off", url: "http://10.0.0.3:1/mcp", hostname: "off.mcp.local", enabled: false, toolPrefix: "c_" },
+  { name: "dup", url: "http://10.0.0.4:1/mcp", hostname: "one.mcp.local", enabled: true, toolPrefix: "d_" },
+];
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+function filterOf(config: Any) {
+  const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  return { hcm, extProc: hcm.http_filters[0].typed_config, vhosts: hcm.route_config.virtual_hosts as Any[] };
+}
+
+Deno.test("envoy config: every routed tool's hostname has a vhost to the right cluster; default is the broker", () => {
+  const log = new InMemoryEventLog();
+  const routing = log.project(routingTableProjection);
+  log.append({ type: "ConfigLoaded", source: "t", config: { servers, virtualServers: [] }, digest: "x" });
+  for (const s of servers.filter((s) => s.enabled)) {
+    log.append({
+      type: "ToolsDiscovered",
+      server: s.name,
+      upstreamKey: upstreamKey(s),
+      tools: [{ name: "t" }],
+    });
+  }
+  const { config, skipped } = buildEnvoyConfig({ servers, virtualServers: [] }, {
+    listen: { host: "0.0.0.0", port: 8888 },
+    router: { host: "127.0.0.1", port: 50051 },
+    broker: { host: "broker.internal", port: 8080 },
+  });
+  const { vhosts, extProc } = filterOf(config);
+  const clusters = new Map((config.static_resources as Any).clusters.map((c: Any) => [c.name, c]));
+  const routes = [...routing.state.view.table.routes.values()];
+  assert(routes.length >= 2);
+  for (const route of routes.filter((r) => r.server !== "dup")) {
+    const vhost = vhosts.find((v) => v.domains.includes(route.hostname));
+    assert(vhost, `no vhost for ${route.hostname}`);
+    const target = vhost.routes[0].route;
+    assertEquals(target.timeout, "0s");
+    const cluster: Any = clusters.get(target.cluster);
+    const url = new URL(route.url);
+    const addr = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    assertEquals([addr.address, addr.port_value], [url.hostname, Number(url.port) || 443]);
+    assertEquals(target.host_rewrite_literal, url.host);
+    if (url.protocol === "https:") assertEquals(cluster.transport_socket.typed_config.sni, url.hostname);
+  }
+  assertEquals(vhosts.at(-1).domains, ["*"]);
+  assertEquals(vhosts.at(-1).routes[0].route.cluster, "mcp_broker");
+  assertEquals(skipped.map((s) => s.server), ["off", "dup"]);
+  assertEquals((clusters.get("mcp_broker") as Any).type, "STRICT_DNS");
+  assert((clusters.get("mcp_router") as Any).typed_extension_protocol_options);
+  // The settings the harness plays are the settings shipped.
+  assertEquals(extProc.failure_mode_allow, false);
+  assertEquals(extProc.mutation_rules, { allow_all_routing: true });
+  assertEquals(extProc.message_timeout, "10s");
+  assertEquals(extProc.processing_mode, PROCESSING_MODE);
+  assertEquals({ ...PROCESSING_MODE }, REFERENCE_MODE);
+  assertEquals(extProc.allow_mode_override, undefined);
+  assertEquals(extProc.metadata_options.receiving_namespaces.untyped, [METADATA_NAMESPACE]);
+});
+
+Deno.test("envoy config: deploy/envoy/envoy.yaml is what the generator makes from the sample config", () => {
+  const sample = readConfigFile(new URL("../config/mcp-system/config.yaml", import.meta.url).pathname);
+  assert(sample.ok);
+  const { config } = buildEnvoyConfig(sample.config, {
+    listen: { host: "0.0.0.0", port: 8888 },
+    router: { host: "127.0.0.1", port: 50051 },
+    broker: { host: "127.0.0.1", port: 8080 },
+    adminPort: 9901,
+  });
+  const shipped = parse(Deno.readTextFileSync(new URL("../deploy/envoy/envoy.yaml", import.meta.url)));
+  assertEquals(shipped, JSON.parse(JSON.stringify(config)), "run `deno task envoy-config` to regenerate");
+});
