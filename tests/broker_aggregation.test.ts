@@ -23,7 +23,7 @@ Deno.test("broker aggregates two real MCP servers and forwards calls", async (t)
   await waitFor(async () => (await gw.status()).healthyServers === 2, "both servers ready");
   // The gateway discovers with every client capability declared, so it lists what such a client sees.
   await using direct = await connectClient(a.url, {}, DISCOVERY_CAPABILITIES);
-  await using client = await connectClient(gw.mcpUrl);
+  await using client = await connectClient(gw.mcpUrl, {}, DISCOVERY_CAPABILITIES);
 
   await t.step("tools/list shows both prefixed sets, sorted, schemas untouched", async () => {
     const directTools = (await direct.client.listTools()).tools;
@@ -37,6 +37,20 @@ Deno.test("broker aggregates two real MCP servers and forwards calls", async (t)
       assertEquals({ ...a, name: tool.name }, tool);
     }
     assertEquals(listed.length, 2 * directTools.length);
+  });
+
+  await t.step("a client without capabilities is listed only the tools it can call", async () => {
+    await using plain = await connectClient(gw.mcpUrl);
+    await using plainDirect = await connectClient(a.url);
+    const expected = (await plainDirect.client.listTools()).tools.map((t: { name: string }) => `a_${t.name}`);
+    const listed = (await plain.client.listTools()).tools.map((t: { name: string }) => t.name);
+    assertEquals(listed.filter((n: string) => n.startsWith("a_")), expected.sort());
+    assert(!listed.includes("a_trigger-sampling-request"));
+    assert(
+      (await client.client.listTools()).tools.some((t: { name: string }) =>
+        t.name === "a_trigger-sampling-request"
+      ),
+    );
   });
 
   await t.step("a_echo and b_get-sum answer as the backend does directly", async () => {

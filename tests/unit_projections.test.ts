@@ -223,3 +223,28 @@ Deno.test("routing: resources resolve by listed URI, then by prefix and template
   assertEquals(resolveResource(upstreams, state.table, "test://b_item/7")?.upstreamUri, "test://item/7");
   assertEquals(resolveResource(upstreams, state.table, "other://x"), undefined);
 });
+
+Deno.test("tool view: tools needing client capabilities are listed only to clients declaring them", async () => {
+  const { toolsFor } = await import("../src/routing/tool_view.ts");
+  const discovered = {
+    ...tools(A, "echo", "sample", "ask"),
+    requires: { sample: ["sampling"], ask: ["elicitation", "roots"] },
+  };
+  const view = fold(toolViewProjection, [loaded([A]), discovered as GatewayEvent]).view;
+  const names = (caps: Record<string, unknown>) => toolsFor(view, caps).items.map((t) => t.name);
+  assertEquals(names({}), ["a_echo"]);
+  assertEquals(names({ sampling: {} }), ["a_echo", "a_sample"]);
+  assertEquals(names({ sampling: {}, elicitation: {}, roots: {} }), ["a_ask", "a_echo", "a_sample"]);
+  assertEquals(JSON.parse(toolsFor(view, { sampling: {} }).json).map((t: { name: string }) => t.name), [
+    "a_echo",
+    "a_sample",
+  ]);
+  const v1 = view.version;
+  const v2 = fold(toolViewProjection, [
+    loaded([A]),
+    discovered as GatewayEvent,
+    { ...discovered, requires: {} } as GatewayEvent,
+  ])
+    .view.version;
+  assertEquals(v2, v1 + 1, "requirements changing alone is a change");
+});

@@ -5,7 +5,9 @@
 import { GatewayError } from "../mcp/errors.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
 import type { AggregatedView } from "../routing/aggregate.ts";
+import { toolsFor } from "../routing/tool_view.ts";
 import type { BrokerContext } from "./context.ts";
+import type { AuthenticatedSession } from "./session.ts";
 
 const LISTS = {
   "tools/list": { view: "tools", field: "tools" },
@@ -32,7 +34,7 @@ export function handleList(
   method: ListMethod,
   params: Record<string, unknown> | undefined,
   rawId: string,
-  token: string,
+  session: AuthenticatedSession,
 ): Response {
   // Every list fits in one page: a cursor from a client can only be one we never issued.
   if (params?.cursor !== undefined) {
@@ -43,8 +45,14 @@ export function handleList(
     );
   }
   const { view: key, field } = LISTS[method];
-  const view = ctx.routing.state.view.catalog[key];
+  const catalog = ctx.routing.state.view.catalog;
+  let view: AggregatedView = catalog[key];
   let json = view.json;
+  if (key === "tools") {
+    const visible = toolsFor(catalog.tools, session.claims.clientCapabilities);
+    json = visible.json;
+    view = { ...view, items: visible.items };
+  }
   const virtualName = req.headers.get("x-mcp-virtualserver");
   if (virtualName && (key === "tools" || key === "prompts")) {
     const virtual = ctx.upstreams.state.config.virtualServers.find((v) => v.name === virtualName);
@@ -52,6 +60,6 @@ export function handleList(
     else ctx.logger.warn("unknown virtual server; serving the full list", { virtualServer: virtualName });
   }
   return new Response(resultText(rawId, `{"${field}":${json}}`), {
-    headers: { "content-type": "application/json", "mcp-session-id": token },
+    headers: { "content-type": "application/json", "mcp-session-id": session.token },
   });
 }

@@ -80,7 +80,7 @@ export function createMcpEndpoint(
     if (method === "tools/call") {
       return forwardToolCall(ctx, deps, req, session, text, routeTool(ctx, params, rawId), rawId);
     }
-    if (isListMethod(method)) return handleList(ctx, req, method, params, rawId, session.token);
+    if (isListMethod(method)) return handleList(ctx, req, method, params, rawId, session);
     if (ROUTED_METHODS.has(method)) {
       return forwardRouted(ctx, deps, req, session, method, params, text, rawId);
     }

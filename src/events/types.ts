@@ -61,7 +61,14 @@ export type GatewayEvent =
     /** Milliseconds until the next attempt. */
     retryInMs: number;
   }
-  | { type: "ToolsDiscovered"; server: string; upstreamKey: string; tools: UpstreamTool[] }
+  | {
+    type: "ToolsDiscovered";
+    server: string;
+    upstreamKey: string;
+    tools: UpstreamTool[];
+    /** Tools the server lists only to clients declaring capabilities: name → capabilities needed. */
+    requires?: Record<string, string[]>;
+  }
   | { type: "PromptsDiscovered"; server: string; upstreamKey: string; prompts: UpstreamPrompt[] }
   | {
     type: "ResourcesDiscovered";

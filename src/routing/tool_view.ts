@@ -7,8 +7,36 @@ import { derivedProjection } from "./derived.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 import type { UpstreamTool } from "../events/types.ts";
 
-/** The aggregated tool list. */
-export type ToolView = AggregatedView<UpstreamTool>;
+/** The aggregated tool list, and which tools need which client capabilities to be listed. */
+export type ToolView = AggregatedView<UpstreamTool> & {
+  /** Served name → client capabilities it needs (servers hide such tools from clients without them). */
+  requirements: ReadonlyMap<string, readonly string[]>;
+};
+
+const renderings = new WeakMap<ToolView, Map<string, { json: string; items: ToolView["items"] }>>();
+
+/**
+ * The tools a client with `capabilities` may be listed — a tool that cannot be called must not be listed —
+ * rendered once per view and capability combination.
+ */
+export function toolsFor(
+  view: ToolView,
+  capabilities: Record<string, unknown>,
+): { json: string; items: ToolView["items"] } {
+  if (!view.requirements.size) return view;
+  const key = ["roots", "sampling", "elicitation"].filter((c) => capabilities[c] !== undefined).join(",");
+  let cache = renderings.get(view);
+  if (!cache) renderings.set(view, cache = new Map());
+  let rendering = cache.get(key);
+  if (!rendering) {
+    const items = view.items.filter((t) =>
+      (view.requirements.get(t.name) ?? []).every((c) => capabilities[c] !== undefined)
+    );
+    rendering = { items, json: JSON.stringify(items.map((t) => t.item)) };
+    cache.set(key, rendering);
+  }
+  return rendering;
+}
 
 /** Every aggregated list clients can ask for. */
 export interface Catalog {
@@ -20,11 +48,22 @@ export interface Catalog {
 
 /** Builds the tool view; keeps `previous` (same object) when nothing changed. */
 export function buildToolView(upstreams: UpstreamsState, previous: ToolView | undefined): ToolView {
-  return aggregate<UpstreamTool>(
+  const view = aggregate<UpstreamTool>(
     upstreams,
     { items: (s) => s.tools, key: "name", rename: prefixName },
     previous,
   );
+  const requirements = new Map<string, readonly string[]>();
+  for (const t of view.items) {
+    const needs = upstreams.servers.get(t.server)?.toolRequirements[t.upstreamName];
+    if (needs?.length) requirements.set(t.name, needs);
+  }
+  const sameRequirements = previous !== undefined && previous.requirements.size === requirements.size &&
+    [...requirements].every(([name, needs]) => previous.requirements.get(name)?.join() === needs.join());
+  if (previous && view === previous && sameRequirements) return previous;
+  // Requirements moving alone still change what some clients see.
+  const version = previous && view === previous ? previous.version + 1 : view.version;
+  return { ...view, requirements, version };
 }
 
 /** Builds every list; keeps `previous` (same object) when nothing changed. */

@@ -23,6 +23,8 @@ export interface UpstreamState {
   upstreamKey: string;
   status: UpstreamStatus;
   tools: UpstreamTool[];
+  /** Tools listed only to clients declaring capabilities: upstream name → capabilities needed. */
+  toolRequirements: Record<string, string[]>;
   prompts: UpstreamPrompt[];
   resources: UpstreamResource[];
   templates: UpstreamResourceTemplate[];
@@ -72,6 +74,7 @@ function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "C
       upstreamKey: key,
       status: config.enabled ? "connecting" : "disabled",
       tools: [],
+      toolRequirements: {},
       prompts: [],
       resources: [],
       templates: [],
@@ -122,6 +125,7 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
         return update(state, event.server, event.upstreamKey, () => ({
           status: "ready",
           tools: event.tools,
+          toolRequirements: event.requires ?? {},
           discovered: true,
           consecutiveFailures: 0,
           lastError: undefined,

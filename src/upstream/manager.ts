@@ -40,8 +40,11 @@ export interface ManagerOptions {
   backoff?: BackoffPolicy;
 }
 
+/** Client capabilities a server may list extra tools for. */
+export const CLIENT_CAPABILITIES = ["roots", "sampling", "elicitation"] as const;
+
 /** What the gateway's own discovery session declares; see {@link UpstreamManager} `#connect`. */
-export const DISCOVERY_CAPABILITIES = {
+export const DISCOVERY_CAPABILITIES: Record<(typeof CLIENT_CAPABILITIES)[number], Record<string, unknown>> = {
   roots: { listChanged: false },
   sampling: {},
   elicitation: { form: {}, url: {} },
@@ -236,6 +239,11 @@ export class UpstreamManager {
           server: this.server.name,
           upstreamKey: this.key,
           tools: tools.items,
+          requires: await this.#capabilityRequirements(tools.items.map((t) => t.name)).catch((e) => {
+            // Without the probe every tool is listed to every client: the reference's behaviour, not an outage.
+            this.#logger.warn("cannot tell which tools need client capabilities", { error: describeError(e) });
+            return {};
+          }),
         });
       }
       if (capabilities.prompts) {
@@ -272,6 +280,43 @@ export class UpstreamManager {
       throw new StageError("list", describeError(e));
     }
     if (this.#relist && !this.#stopped) await this.#discover();
+  }
+
+  /**
+   * Which client capabilities each tool needs to be listed. Servers may hide tools that need sampling,
+   * elicitation or roots from clients that cannot serve them; the gateway must too. Found by listing with
+   * no capabilities and with each one alone, in short-lived sessions, only when the full list changed.
+   */
+  async #capabilityRequirements(names: string[]): Promise<Record<string, string[]>> {
+    const base = await this.#listAs({});
+    const conditional = names.filter((name) => !base.has(name));
+    if (!conditional.length) return {};
+    const alone = await Promise.all(
+      CLIENT_CAPABILITIES.map((c) => this.#listAs({ [c]: DISCOVERY_CAPABILITIES[c] })),
+    );
+    return Object.fromEntries(conditional.map((name) => {
+      const needs = CLIENT_CAPABILITIES.filter((_, i) => alone[i].has(name));
+      // Listed with no single capability: it needs more than one; ask for all of them.
+      return [name, needs.length ? needs : [...CLIENT_CAPABILITIES]];
+    }));
+  }
+
+  async #listAs(capabilities: Record<string, unknown>): Promise<Set<string>> {
+    const headers: Record<string, string> = { "user-agent": `${GATEWAY_INFO.name}/${GATEWAY_INFO.version}` };
+    if (this.server.credential) headers.authorization = this.server.credential;
+    const transport = new StreamableHTTPClientTransport(new URL(this.server.url), {
+      requestInit: { headers },
+    });
+    const client = new Client({ name: GATEWAY_INFO.name, version: GATEWAY_INFO.version }, { capabilities });
+    if (capabilities.roots) client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [] }));
+    try {
+      await client.connect(transport, { timeout: this.#timeout });
+      const listing = await listAll<UpstreamTool>(client, "tools", this.#timeout);
+      return new Set(listing.items.map((t) => t.name));
+    } finally {
+      await transport.terminateSession().catch(() => {});
+      await client.close().catch(() => {});
+    }
   }
 
   async #close() {
