@@ -48,6 +48,7 @@ function setup(binder?: BackendSessionBinder) {
   });
   const binds: string[] = [];
   const ctx: RouterContext = {
+    latestCalls: new Map(),
     publicHost: PUBLIC,
     maxBodyBytes: 1024,
     tokens,

@@ -4,6 +4,7 @@
  * backend session that asked, with the backend's own id restored.
  */
 import type { ServerConfig } from "../events/types.ts";
+import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 
 export interface PendingRequest {
@@ -27,7 +28,7 @@ export class PendingRequests {
     if (this.#pending.size > 10_000) {
       for (const [id, p] of this.#pending) if (p.expires < now) this.#pending.delete(id);
     }
-    const id = `gw-${crypto.randomUUID()}`;
+    const id = `${RELAYED_REQUEST_ID_PREFIX}${crypto.randomUUID()}`;
     this.#pending.set(id, { session, server, binding, backendRawId, expires: now + ANSWER_WINDOW_MS });
     return JSON.stringify(id);
   }

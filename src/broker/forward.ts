@@ -98,11 +98,6 @@ export async function forward(
         rawId,
       );
     }
-    // A client that can answer requests (roots, sampling, elicitation) must hear those a backend sends
-    // outside any call too: they arrive on the backend session's GET stream.
-    if (Object.keys(session.claims.clientCapabilities).length) {
-      deps.streams.ensure(session.claims.id, server, binding, new Relay(ctx, deps, session, server, binding));
-    }
     const inflightKey = `${session.claims.id}\0${rawId}`;
     deps.inflight.set(inflightKey, { server, binding });
     let res: Response;
@@ -136,7 +131,7 @@ export async function forward(
     }
     const headers = new Headers({ "mcp-session-id": session.token });
     if (type) headers.set("content-type", type);
-    const relay = new Relay(ctx, deps, session, server, binding, options);
+    const relay = new Relay(ctx, deps, session.claims.id, server, binding, options);
     if (type.includes("text/event-stream") && res.body) {
       return new Response(relay.stream(res.body, () => deps.inflight.delete(inflightKey)), {
         status: res.status,
@@ -156,7 +151,8 @@ export class Relay {
   constructor(
     private readonly ctx: BrokerContext,
     private readonly deps: ForwardDeps,
-    private readonly session: AuthenticatedSession,
+    /** The gateway session the messages are for. */
+    private readonly sessionId: string,
     private readonly server: ServerConfig,
     private readonly binding: BackendBinding,
     private readonly options: ForwardOptions = {},
@@ -174,7 +170,7 @@ export class Relay {
     const params = message.params as Record<string, unknown> | undefined;
     if (typeof message.method === "string" && "id" in message) {
       const id = this.deps.pending.add(
-        this.session.claims.id,
+        this.sessionId,
         this.server,
         this.binding,
         JSON.stringify(message.id),

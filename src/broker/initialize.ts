@@ -29,7 +29,13 @@ export async function handleInitialize(
     Object.entries(declared).filter(([key]) => FORWARDABLE_CAPABILITIES.includes(key)),
   );
   const { token, claims } = await ctx.tokens.mintSession(protocolVersion, capabilities);
-  ctx.log.append({ type: "SessionOpened", session: claims.id, protocolVersion, expiresAt: claims.expiresAt });
+  ctx.log.append({
+    type: "SessionOpened",
+    session: claims.id,
+    protocolVersion,
+    expiresAt: claims.expiresAt,
+    answersRequests: Object.keys(capabilities).length > 0 || undefined,
+  });
   const result = {
     protocolVersion,
     capabilities: GATEWAY_CAPABILITIES,

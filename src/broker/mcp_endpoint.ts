@@ -16,7 +16,6 @@ import type { NotificationHub } from "./notifications.ts";
 import { checkOrigin } from "./origin.ts";
 import { forwardRouted, ROUTED_METHODS } from "./routed.ts";
 import { authenticate } from "./session.ts";
-import { forwardToolCall, routeTool } from "./tool_call.ts";
 
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
@@ -77,9 +76,6 @@ export function createMcpEndpoint(
     const sessionHeader = { "mcp-session-id": session.token };
     if (message.kind !== "request") return handleClientMessage(ctx, deps, session, message, text);
     const { method, params } = message;
-    if (method === "tools/call") {
-      return forwardToolCall(ctx, deps, req, session, text, routeTool(ctx, params, rawId), rawId);
-    }
     if (isListMethod(method)) return handleList(ctx, req, method, params, rawId, session);
     if (ROUTED_METHODS.has(method)) {
       return forwardRouted(ctx, deps, req, session, method, params, text, rawId);

@@ -5,6 +5,7 @@
 import { BackendSessions } from "./backend_sessions.ts";
 import { BackendStreams } from "./backend_streams.ts";
 import { PendingRequests } from "./client_requests.ts";
+import { type ForwardDeps, Relay } from "./forward.ts";
 import type { BrokerContext } from "./context.ts";
 import { handleDebug } from "./debug.ts";
 import { createMcpEndpoint } from "./mcp_endpoint.ts";
@@ -25,11 +26,18 @@ export function createBroker(ctx: BrokerContext): Broker {
   const hub = new NotificationHub(ctx.log, () => ctx.routing.state.view.catalog, ctx.options.keepAliveMs);
   const backends = new BackendSessions(ctx.log, ctx.sessions);
   const streams = new BackendStreams(ctx.log, hub, ctx.logger);
-  const mcp = createMcpEndpoint(ctx, hub, {
-    backends,
-    streams,
-    pending: new PendingRequests(),
-    inflight: new Map(),
+  const deps: ForwardDeps = { backends, streams, pending: new PendingRequests(), inflight: new Map() };
+  const mcp = createMcpEndpoint(ctx, hub, deps);
+  // A client that can answer requests (roots, sampling, elicitation) must also hear those a backend sends
+  // outside any call: they come on the backend session's GET stream. Backend sessions bound by either data
+  // path (the broker's own, or the router's hairpin) get one, relayed to the client's stream here.
+  const unsubscribe = ctx.log.subscribe((event) => {
+    if (event.type !== "BackendSessionBound" || !event.backendSession) return;
+    if (!ctx.sessions.state.open.get(event.session)?.answersRequests) return;
+    const server = ctx.upstreams.state.servers.get(event.server)?.config;
+    if (!server) return;
+    const binding = { id: event.backendSession, protocolVersion: event.protocolVersion };
+    streams.ensure(event.session, server, binding, new Relay(ctx, deps, event.session, server, binding));
   });
 
   const handler = async (req: Request): Promise<Response> => {
@@ -70,6 +78,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       }
     },
     close() {
+      unsubscribe();
       streams.close();
       hub.close();
     },

@@ -84,6 +84,8 @@ export type GatewayEvent =
     session: string;
     protocolVersion: string;
     expiresAt: number;
+    /** The client declared roots, sampling or elicitation: backends may send it requests. */
+    answersRequests?: boolean;
   }
   | {
     type: "BackendSessionBound";

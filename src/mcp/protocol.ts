@@ -32,4 +32,10 @@ export const RpcCode = {
   ResourceNotFound: -32002,
 } as const;
 
+/**
+ * Prefix of the ids the broker gives requests it relays from a backend to a client, so the answer can be
+ * told apart from one to a request that went through Envoy untouched.
+ */
+export const RELAYED_REQUEST_ID_PREFIX = "gw-";
+
 export const GATEWAY_INFO = { name: "mcp-gateway", title: "MCP Gateway", version: "0.1.0" } as const;

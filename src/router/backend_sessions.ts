@@ -5,12 +5,12 @@
  */
 import type { EventLog } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
-import type { ToolRoute } from "../routing/routing_table.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 import type { SessionClaims, TokenService } from "../session/tokens.ts";
 import { initializeBackendSession } from "../upstream/backend_session.ts";
 import {
   type BackendSessionBinder,
+  type BackendTarget,
   HAIRPIN_HOST_HEADER,
   HAIRPIN_TOKEN_HEADER,
   ROUTER_OWNED_HEADERS,
@@ -62,7 +62,7 @@ export class HairpinBackendSessions implements BackendSessionBinder {
 
   bind(
     claims: SessionClaims,
-    route: ToolRoute,
+    route: BackendTarget,
     clientHeaders: ReadonlyMap<string, string>,
   ): Promise<BackendBinding> {
     const key = `${claims.id}\n${route.server}`;
@@ -76,7 +76,7 @@ export class HairpinBackendSessions implements BackendSessionBinder {
 
   async #open(
     claims: SessionClaims,
-    route: ToolRoute,
+    route: BackendTarget,
     clientHeaders: ReadonlyMap<string, string>,
   ): Promise<BackendBinding> {
     const { privateHost, tokens, log, logger } = this.options;

@@ -4,19 +4,23 @@
  */
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
-import type { RoutingTable, ToolRoute } from "../routing/routing_table.ts";
+import type { RoutingState, ToolRoute } from "../routing/routing_table.ts";
+import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { BackendBinding, SessionMapState } from "../session/session_map.ts";
 import type { SessionClaims, TokenService } from "../session/tokens.ts";
 
-/** Any projection state that carries the routing table (the `routingTableProjection` state does). */
-export type RoutingView = ProjectionView<{ readonly view: { readonly table: RoutingTable } }>;
+/** `log.project(routingTableProjection)`: the routing state and the upstreams it was derived from. */
+export type RoutingView = ProjectionView<{ readonly base: UpstreamsState; readonly view: RoutingState }>;
+
+/** Where a backend session is opened: the server, and the host and path Envoy routes it by. */
+export type BackendTarget = Pick<ToolRoute, "server" | "hostname" | "path">;
 
 /** Opens (or reuses) the backend session for (gateway session, route). */
 export interface BackendSessionBinder {
   /** Resolves to the binding (its `id` is "" for a stateless backend). */
   bind(
     claims: SessionClaims,
-    route: ToolRoute,
+    route: BackendTarget,
     clientHeaders: ReadonlyMap<string, string>,
   ): Promise<BackendBinding>;
 }
@@ -30,6 +34,7 @@ export interface RouterContext {
   log: EventLog;
   logger: Logger;
   backends: BackendSessionBinder;
+  latestCalls: LatestCalls;
 }
 
 /** What one ext_proc stream (= one HTTP request) has learnt so far. */
@@ -41,6 +46,13 @@ export interface StreamState {
   /** Set when a call was sent to a backend session, so a backend 404 can invalidate it. */
   routed?: { session: string; server: string; backendSession: string };
 }
+
+/**
+ * Per gateway session, the backend its latest `tools/call` went to. A backend's requests during a call
+ * (sampling, elicitation) reach the client inside the call's own response stream, untouched by Envoy;
+ * the client's answer carries no routing facts, so it goes where the latest call went.
+ */
+export type LatestCalls = Map<string, { target: BackendTarget; binding: BackendBinding; at: number }>;
 
 /** Headers only the router may set: a client sending them could steer policies or forge a hairpin. */
 export const ROUTER_OWNED_HEADERS = [

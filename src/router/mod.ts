@@ -47,6 +47,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     sessions: o.sessions,
     log: o.log,
     logger,
+    latestCalls: new Map(),
     backends: new HairpinBackendSessions({
       privateHost: o.privateHost,
       tokens: o.tokens,

@@ -8,7 +8,7 @@ import { BROKER_SERVER_NAME, type RouterContext, type StreamState } from "./cont
 import { acceptHairpin, isHairpin } from "./hairpin.ts";
 import type { HttpBody, ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
-import { handleToolCall } from "./tool_call.ts";
+import { BACKEND_METHODS, handleRoutedRequest, routeClientAnswer } from "./routed_request.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -44,9 +44,12 @@ export function handleRequestBody(
   }
   const m = parsed.message;
   if (isHairpin(state)) return acceptHairpin(ctx, state, m);
-  if (m.kind === "request" && m.method === "tools/call") {
+  if (m.kind === "request" && BACKEND_METHODS.has(m.method)) {
     state.method = m.method;
-    return handleToolCall(ctx, state, parsed);
+    return handleRoutedRequest(ctx, state, parsed);
+  }
+  if (m.kind === "response" && state.requestHeaders?.has("mcp-session-id")) {
+    return routeClientAnswer(ctx, state, m).then((reply) => reply ?? toBroker(state, m));
   }
   return toBroker(state, m);
 }

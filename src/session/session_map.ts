@@ -18,6 +18,8 @@ export interface GatewaySession {
   expiresAt: number;
   /** server name → backend session. Absent until the first call, to keep idle sessions small. */
   backends?: Map<string, BackendBinding>;
+  /** Backends may send this client requests (it declared roots, sampling or elicitation). */
+  answersRequests?: true;
 }
 
 export interface SessionMapState {
@@ -37,7 +39,12 @@ export const sessionMapProjection: Projection<SessionMapState> = {
   apply(state, event) {
     switch (event.type) {
       case "SessionOpened":
-        state.open.set(event.session, { expiresAt: event.expiresAt });
+        state.open.set(
+          event.session,
+          event.answersRequests
+            ? { expiresAt: event.expiresAt, answersRequests: true }
+            : { expiresAt: event.expiresAt },
+        );
         break;
       case "BackendSessionBound": {
         const session = state.open.get(event.session) ?? { expiresAt: Number.MAX_SAFE_INTEGER };

@@ -241,7 +241,9 @@ export class UpstreamManager {
           tools: tools.items,
           requires: await this.#capabilityRequirements(tools.items.map((t) => t.name)).catch((e) => {
             // Without the probe every tool is listed to every client: the reference's behaviour, not an outage.
-            this.#logger.warn("cannot tell which tools need client capabilities", { error: describeError(e) });
+            this.#logger.warn("cannot tell which tools need client capabilities", {
+              error: describeError(e),
+            });
             return {};
           }),
         });
