@@ -60,6 +60,8 @@ export const ROUTER_OWNED_HEADERS = [
   "x-mcp-toolname",
   "x-mcp-servername",
   "x-mcp-annotation-hints",
+  "x-mcp-promptname",
+  "x-mcp-resourceuri",
 ] as const;
 
 /** The hairpin's own headers: read by the body phase, never forwarded anywhere. */

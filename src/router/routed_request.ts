@@ -136,7 +136,7 @@ export async function handleRoutedRequest(
   return requestBodyReply({ set, remove, body: decision.body, clearRouteCache: true }, {
     method,
     [targetHeader.slice("x-mcp-".length)]: decision.target.upstream,
-    [`served${decision.target.kind}`]: decision.target.served,
+    servedname: decision.target.served,
     servername: decision.server,
     hostname: decision.hostname,
     ...(decision.annotationHints ? { annotation_hints: decision.annotationHints } : {}),
