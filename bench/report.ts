@@ -1,0 +1,300 @@
+/**
+ * Renders bench results as Markdown: one table per scenario, then the targets with met/missed and what
+ * bounds a missed figure. Pure: results in, text out.
+ */
+import type { LatencyRow, PeerResult, ThroughputRow } from "./scenario_calls.ts";
+import type { RouterRun } from "./scenario_router.ts";
+import type { ScaleResult } from "./scenario_scale.ts";
+import { round } from "./stats.ts";
+import type { ProcUsage } from "./proc_stats.ts";
+
+export interface SessionsResult {
+  tokenOps: number;
+  mintUs: { p50: number; p99: number; mean: number };
+  verifyColdUs: { p50: number; p99: number; mean: number };
+  verifyCachedUs: { p50: number; p99: number; mean: number };
+  verifyErrors: number;
+  memory: {
+    sessions: number;
+    projectionBytesPerSession: number;
+    tombstoneBytesPerSession: number;
+    retainedAfterSweepBytes: number;
+    tokenCacheBytesPerSession: number;
+    retainedAfterForgetBytes: number;
+    logOverheadBytes: number;
+  }[];
+}
+
+export interface Target {
+  name: string;
+  target: string;
+  measured: string;
+  met: boolean | null;
+  note?: string;
+}
+
+export interface BenchResults {
+  meta: {
+    date: string;
+    mode: "quick" | "full";
+    deno: string;
+    cpu: string;
+    cores: number;
+    durationSeconds?: number;
+    notes: string[];
+  };
+  baselineRssMiB?: number;
+  callOverhead?: LatencyRow[];
+  throughput?: ThroughputRow[];
+  router?: RouterRun[];
+  scale?: ScaleResult;
+  sessions?: SessionsResult;
+  peer?: PeerResult;
+  targets: Target[];
+  skipped: Record<string, string>;
+  errors: string[];
+}
+
+const f = (v: number | undefined, d = 3) => v === undefined || Number.isNaN(v) ? "–" : String(round(v, d));
+const signed = (v: number | undefined) => v === undefined ? "–" : `${v >= 0 ? "+" : ""}${f(v)}`;
+/** Peak RSS and CPU per call of each sampled process (`client` is the load generator itself). */
+const usage = (u: Record<string, ProcUsage | undefined>, calls: number) =>
+  Object.entries(u).filter(([, x]) => x).map(([k, x]) =>
+    `${k} ${f(x!.peakRssMiB, 0)} MiB, ${f((x!.cpuSeconds * 1e6) / Math.max(1, calls), 0)} µs/call`
+  ).join("; ") || "–";
+
+const errorsCell = (x: { errors: number; emulatorErrors?: number }) =>
+  x.emulatorErrors ? `${x.errors} (${x.emulatorErrors} in the emulator's gRPC client)` : String(x.errors);
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+}
+
+const PATH_NAMES: Record<string, string> = {
+  direct: "direct",
+  "proxy-floor": "floor: bare Deno fetch proxy, no MCP logic",
+  broker: "gateway: broker data path",
+  envoy: "gateway: Envoy emulator + ext_proc router",
+  "mcp-hub": "mcp-hub (legacy SSE downstream)",
+};
+
+export function renderMarkdown(r: BenchResults): string {
+  const out: string[] = [];
+  out.push(`# MCP Gateway benchmark results`);
+  out.push(
+    `${r.meta.date} · ${r.meta.mode} run${
+      r.meta.durationSeconds ? ` (${Math.round(r.meta.durationSeconds)} s)` : ""
+    } · ` +
+      `Deno ${r.meta.deno} · ${r.meta.cpu} × ${r.meta.cores} · everything on 127.0.0.1, one machine. ` +
+      `Reproduce: \`deno task bench\` (\`--quick\` for the CI smoke run). Latencies in ms unless noted.`,
+  );
+  if (r.errors.length) {
+    out.push(`\n**Errors (the run failed):**\n${r.errors.map((e) => `- ${e}`).join("\n")}`);
+  }
+
+  out.push(`\n## Targets\n`);
+  out.push(table(
+    ["Target", "Goal", "Measured", "Met", "Note"],
+    r.targets.map((
+      t,
+    ) => [t.name, t.target, t.measured, t.met === null ? "n/a" : t.met ? "yes" : "**no**", t.note ?? ""]),
+  ));
+
+  if (r.callOverhead?.length || r.peer?.latency.length) {
+    out.push(`\n## 1. Call overhead: sequential \`tools/call\` of echo over one session\n`);
+    const rows = [...(r.callOverhead ?? []), ...(r.peer?.latency ?? [])];
+    out.push(table(
+      [
+        "Backend",
+        "Path",
+        "n",
+        "p50",
+        "p90",
+        "p99",
+        "mean",
+        "added p50",
+        "added p99",
+        "mean ratio",
+        "errors",
+        "peak RSS, CPU per call",
+      ],
+      rows.map((x) => {
+        const direct = rows.find((d) => d.backend === x.backend && d.path === "direct");
+        const added = x.addedP50 !== undefined || !direct || x === direct ? x : {
+          ...x,
+          addedP50: x.latency.p50 - direct.latency.p50,
+          addedP99: x.latency.p99 - direct.latency.p99,
+          ratioMean: x.latency.mean / direct.latency.mean,
+        };
+        return [
+          x.backend,
+          PATH_NAMES[x.path] ?? x.path,
+          x.latency.n,
+          f(x.latency.p50),
+          f(x.latency.p90),
+          f(x.latency.p99),
+          f(x.latency.mean),
+          signed(added.addedP50),
+          signed(added.addedP99),
+          added.ratioMean ? `${f(added.ratioMean, 2)}×` : "–",
+          errorsCell(x),
+          usage(x.usage, x.latency.n),
+        ];
+      }),
+    ));
+  }
+
+  if (r.throughput?.length || r.peer?.throughput.length) {
+    out.push(`\n## 2. Throughput: closed-loop clients, one session each, fast-echo backend\n`);
+    const rows = [...(r.throughput ?? []), ...(r.peer?.throughput ?? [])];
+    out.push(table(
+      [
+        "Clients",
+        "Path",
+        "requests/s",
+        "vs direct",
+        "p50",
+        "p99",
+        "requests",
+        "errors",
+        "peak RSS, CPU per call",
+      ],
+      rows.sort((a, b) => a.concurrency - b.concurrency).map((x) => {
+        const direct = rows.find((d) => d.path === "direct" && d.concurrency === x.concurrency);
+        const vs = x.vsDirect ?? (direct && direct !== x ? x.rps / direct.rps : undefined);
+        return [
+          x.concurrency,
+          PATH_NAMES[x.path] ?? x.path,
+          f(x.rps, 0),
+          vs === undefined ? "–" : `${f(vs, 2)}×`,
+          f(x.p50),
+          f(x.p99),
+          x.requests,
+          errorsCell(x),
+          usage(x.usage, x.requests),
+        ];
+      }),
+    ));
+  }
+
+  if (r.router?.length) {
+    out.push(
+      `\n## 3. Router decisions: ext_proc over gRPC, \`tools/call\` (headers + body + response headers)\n`,
+    );
+    out.push(table(
+      [
+        "ext_proc server",
+        "Concurrent streams",
+        "decisions/s",
+        "p50",
+        "p90",
+        "p99",
+        "gateway CPU µs/decision",
+        "load generator CPU",
+        "errors",
+      ],
+      r.router.map((x) => [
+        x.server === "no-op" ? "floor: no-op processor, same gRPC stack" : "gateway router",
+        x.concurrency,
+        f(x.perSecond, 0),
+        f(x.latency.p50),
+        f(x.latency.p90),
+        f(x.latency.p99),
+        x.usage ? f((x.usage.cpuSeconds * 1e6) / (x.decisions + 200), 0) : "–",
+        x.loadGeneratorCores === undefined ? "–" : `${f(x.loadGeneratorCores * 100, 0)}% of a core`,
+        x.errors,
+      ]),
+    ));
+  }
+
+  if (r.scale) {
+    const s = r.scale;
+    out.push(`\n## 4. Aggregated view at scale: ${s.servers} backends × ${s.toolsPerServer} tools\n`);
+    out.push(table(["Measure", "Value"], [
+      ["tools discovered", s.totalTools],
+      ["process spawn → endpoint up", `${f(s.startMs, 0)} ms`],
+      ["endpoint up → every tool discovered", `${f(s.discoverMs, 0)} ms`],
+      [
+        `\`tools/list\` (${s.totalTools} tools, ${
+          f(s.listBytes / 1024, 0)
+        } KiB): request → last byte, p50 / p99`,
+        `${f(s.toolsListBytes.p50)} / ${f(s.toolsListBytes.p99)} ms (n=${s.toolsListBytes.n})`,
+      ],
+      [
+        "floor: the same bytes from a bare Deno.serve handler, p50 / p99",
+        s.transferFloor ? `${f(s.transferFloor.p50)} / ${f(s.transferFloor.p99)} ms` : "–",
+      ],
+      [
+        "the same, client JSON.parse of the answer included, p50 / p99",
+        `${f(s.toolsList.p50)} / ${f(s.toolsList.p99)} ms (n=${s.toolsList.n})`,
+      ],
+      [
+        "gateway RSS with the view",
+        `${f(s.rssMiB, 0)} MiB${r.baselineRssMiB ? ` (empty config: ${f(r.baselineRssMiB, 0)} MiB)` : ""}`,
+      ],
+      ["config change (one server added) → its tool answers", `${f(s.configToRoutableMs, 0)} ms`],
+      ["errors", s.errors],
+    ]));
+  }
+
+  if (r.sessions) {
+    const s = r.sessions;
+    out.push(`\n## 5. Sessions\n`);
+    out.push(table(["Operation", "p50 µs", "p99 µs", "mean µs"], [
+      ["mint session token (HS256 JWT)", f(s.mintUs.p50, 1), f(s.mintUs.p99, 1), f(s.mintUs.mean, 1)],
+      [
+        "verify, first time (signature)",
+        f(s.verifyColdUs.p50, 1),
+        f(s.verifyColdUs.p99, 1),
+        f(s.verifyColdUs.mean, 1),
+      ],
+      ["verify, cached", f(s.verifyCachedUs.p50, 2), f(s.verifyCachedUs.p99, 2), f(s.verifyCachedUs.mean, 2)],
+    ]));
+    out.push("");
+    out.push(table(
+      [
+        "Open sessions",
+        "session map B/session",
+        "token cache B/session",
+        "total KiB/session",
+        "after DELETE (tombstones) B/session",
+        "left after sweep",
+        "left after cache forget",
+      ],
+      s.memory.map((m) => [
+        m.sessions,
+        f(m.projectionBytesPerSession, 0),
+        f(m.tokenCacheBytesPerSession, 0),
+        f((m.projectionBytesPerSession + m.tokenCacheBytesPerSession) / 1024, 2),
+        f(m.tombstoneBytesPerSession, 0),
+        `${f(Math.max(0, m.retainedAfterSweepBytes) / 1024, 0)} KiB`,
+        `${f(Math.max(0, m.retainedAfterForgetBytes) / 1024, 0)} KiB`,
+      ]),
+    ));
+  }
+
+  if (r.peer) {
+    out.push(`\n## 6. Peer: ${r.peer.peer}\n`);
+    out.push(
+      r.peer.skipped
+        ? `Skipped: ${r.peer.skipped}`
+        : `Rows marked mcp-hub above: same backend processes, same calls, same run. mcp-hub speaks only the ` +
+          `legacy HTTP+SSE transport downstream (each answer arrives on a long-lived GET stream, the POST gets 202), ` +
+          `so its client side differs from ours; its errors are reported, not counted as a bench failure.`,
+    );
+  }
+
+  if (Object.keys(r.skipped).length) {
+    out.push(`\n## Skipped\n`);
+    for (const [k, v] of Object.entries(r.skipped)) out.push(`- ${k}: ${v}`);
+  }
+  if (r.meta.notes.length) {
+    out.push(`\n## Notes\n`);
+    for (const n of r.meta.notes) out.push(`- ${n}`);
+  }
+  return out.join("\n") + "\n";
+}

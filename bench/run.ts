@@ -1,0 +1,321 @@
+/**
+ * `deno task bench [--quick]`: starts everything on loopback, runs each scenario, and writes
+ * bench/results.md and bench/results.json. Exits 1 when any scenario had errors (a wrong or failed answer,
+ * a scenario that could not run), never because of a timing: targets are reported, not enforced.
+ *
+ * Scenarios: 1 call overhead, 2 throughput, 3 router decisions, 4 scale of the aggregated view,
+ * 5 sessions, 6 mcp-hub side by side, 7 RSS/CPU per scenario (in every row).
+ */
+import { fileURLToPath } from "node:url";
+import { type BenchResults, renderMarkdown, type SessionsResult, type Target } from "./report.ts";
+import { ROOT, spawnChild } from "./processes.ts";
+import { callOverhead, peerMcpHub, throughput, type ThroughputRow } from "./scenario_calls.ts";
+import { routerScenario } from "./scenario_router.ts";
+import { baselineRss, scaleScenario } from "./scenario_scale.ts";
+import { round } from "./stats.ts";
+import { startTopology } from "./topology.ts";
+
+const quick = Deno.args.includes("--quick");
+/** `--only=1,3` runs just those scenarios (numbers as below), e.g. to profile one of them. */
+const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
+const only = onlyArg ? new Set(onlyArg.slice("--only=".length).split(",").map(Number)) : undefined;
+const wanted = (n: number) => !only || only.has(n);
+const P = quick
+  ? {
+    calls: 300,
+    rounds: 3,
+    levels: [1, 16, 64],
+    durationMs: 1_000,
+    routerLevels: [1, 16],
+    routerMs: 1_000,
+    peerCalls: 200,
+    peerLevels: [1, 16],
+    servers: 100,
+    tools: 50,
+    listCalls: 30,
+    sessionCounts: [10_000],
+    tokenOps: 1_000,
+  }
+  : {
+    calls: 4_000,
+    rounds: 8,
+    levels: [1, 16, 64],
+    durationMs: 5_000,
+    routerLevels: [1, 16, 64],
+    routerMs: 5_000,
+    peerCalls: 2_000,
+    peerLevels: [1, 16, 64],
+    servers: 100,
+    tools: 50,
+    listCalls: 300,
+    sessionCounts: [10_000, 100_000],
+    tokenOps: 5_000,
+  };
+
+function cpuModel(): string {
+  try {
+    return /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1]?.trim() ?? "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}
+
+const results: BenchResults = {
+  meta: {
+    date: new Date().toISOString(),
+    mode: quick ? "quick" : "full",
+    deno: Deno.version.deno,
+    cpu: cpuModel(),
+    cores: navigator.hardwareConcurrency,
+    notes: [
+      "Every process (load generator, backends, gateway, Envoy emulator, mcp-hub) shares the same cores, so throughput " +
+      "figures are bounded by the machine, not only by the process under test; compare rows, not absolutes.",
+      "The Envoy path runs through tests/harness/envoy.ts, a Deno emulator of Envoy's ext_proc filter (an extra HTTP hop " +
+      "in JavaScript plus three gRPC round trips). Its figures bound the router path from above; with real Envoy the " +
+      "proxy hop costs far less. Scenario 3 measures the router alone.",
+      "The load generator is a raw fetch JSON-RPC client (bench/rpc_client.ts), the same on every path.",
+    ],
+  },
+  targets: [],
+  skipped: {},
+  errors: [],
+};
+const started = performance.now();
+
+async function scenario<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  const t = performance.now();
+  console.error(`--- ${name}`);
+  try {
+    const out = await fn();
+    console.error(`    done in ${round((performance.now() - t) / 1000, 1)} s`);
+    return out;
+  } catch (e) {
+    results.errors.push(`${name}: ${(e as Error).message.slice(0, 500)}`);
+    console.error(`    FAILED: ${(e as Error).stack}`);
+    return undefined;
+  }
+}
+
+if (wanted(4)) results.baselineRssMiB = await scenario("baseline: gateway with an empty config", baselineRss);
+
+const needTopology = [1, 2, 3, 6].some(wanted);
+const topo = needTopology
+  ? await scenario("start backends, gateway, Envoy emulator", startTopology)
+  : undefined;
+if (topo) {
+  try {
+    if (topo.envoyNote) results.skipped["Envoy path and router decisions"] = topo.envoyNote;
+    if (wanted(1)) {
+      results.callOverhead = await scenario("1. call overhead", () => callOverhead(topo, P.calls, P.rounds));
+    }
+    if (wanted(2)) {
+      results.throughput = await scenario("2. throughput", () => throughput(topo, P.levels, P.durationMs));
+    }
+    if (topo.envoy && wanted(3)) {
+      results.router = await scenario(
+        "3. router decisions",
+        () => routerScenario(topo, P.routerLevels, P.routerMs),
+      );
+    }
+    if (wanted(6)) {
+      results.peer = await scenario(
+        "6. mcp-hub side by side",
+        () => peerMcpHub(topo, P.peerCalls, P.peerLevels, P.durationMs),
+      );
+    }
+    if (results.peer?.skipped) results.skipped["mcp-hub"] = results.peer.skipped;
+  } finally {
+    await topo.close();
+  }
+}
+if (wanted(4)) {
+  results.scale = await scenario(
+    "4. scale of the aggregated view",
+    () => scaleScenario(P.servers, P.tools, P.listCalls),
+  );
+}
+if (wanted(5)) {
+  results.sessions = await scenario("5. sessions", async () => {
+    const child = await spawnChild({
+      cmd: Deno.execPath(),
+      args: [
+        "run",
+        "-A",
+        "--v8-flags=--expose-gc",
+        `${ROOT}bench/sessions_probe.ts`,
+        "--counts",
+        P.sessionCounts.join(","),
+        "--token-ops",
+        String(P.tokenOps),
+      ],
+      ready: /^(\{.*\})$/m,
+      timeoutMs: 300_000,
+    });
+    await child.stop();
+    return JSON.parse(child.ready[1]) as SessionsResult;
+  });
+}
+
+// --- errors: every wrong or failed answer on our side fails the run
+// Failures of the Envoy emulator's own gRPC client (tests/harness/envoy.ts on Deno's node:http2) are
+// reported but do not fail the run: they happen with a no-op processor too (see bench/README.md).
+for (const row of [...(results.callOverhead ?? []), ...(results.throughput ?? [])]) {
+  const what = "concurrency" in row
+    ? `throughput ${row.path} ×${row.concurrency}`
+    : `call overhead ${row.backend}/${row.path}`;
+  const own = row.errors - (row.emulatorErrors ?? 0);
+  if (own) results.errors.push(`${what}: ${own} errors (${row.firstError})`);
+  if (row.emulatorErrors) {
+    const note =
+      `${what}: ${row.emulatorErrors} requests failed inside the Envoy emulator's gRPC client (${row.firstError})`;
+    results.meta.notes.push(note);
+    console.error(`warning: ${note}`);
+  }
+}
+for (const run of results.router ?? []) {
+  if (run.errors) results.errors.push(`router ×${run.concurrency}: ${run.errors} errors (${run.firstError})`);
+}
+if (results.scale?.errors) {
+  results.errors.push(`scale: ${results.scale.errors} errors (${results.scale.firstError})`);
+}
+if (results.sessions?.verifyErrors) {
+  results.errors.push(`sessions: ${results.sessions.verifyErrors} verify errors`);
+}
+for (const row of [...(results.peer?.latency ?? []), ...(results.peer?.throughput ?? [])]) {
+  if (row.errors) {
+    results.meta.notes.push(
+      `mcp-hub answered ${row.errors} calls wrongly or not at all (${row.firstError}).`,
+    );
+  }
+}
+
+results.targets = targets(results);
+results.meta.durationSeconds = (performance.now() - started) / 1000;
+
+const dir = fileURLToPath(new URL("./", import.meta.url));
+await Deno.writeTextFile(`${dir}results.json`, JSON.stringify(results, null, 2) + "\n");
+await Deno.writeTextFile(`${dir}results.md`, renderMarkdown(results));
+console.error(
+  `--- wrote bench/results.md and bench/results.json in ${round(results.meta.durationSeconds, 1)} s`,
+);
+if (results.errors.length) {
+  console.error(`bench FAILED:\n${results.errors.map((e) => `  ${e}`).join("\n")}`);
+  Deno.exit(1);
+}
+Deno.exit(0);
+
+/** Why the 64-client ratio is what it is: CPU per call on a machine every process shares. */
+function throughputNote(
+  direct: number,
+  viaGateway: number,
+  own: number,
+  floor: number,
+  cores: number,
+): string {
+  const [d, g, o, f] = [direct, viaGateway, own, floor].map(Math.round);
+  const perCore = Math.round(1e6 / own);
+  return `CPU-bound: all processes share ${cores} cores, and a call costs ${d} µs CPU direct (client + backend) ` +
+    `but ${g} µs through the gateway (the gateway's own share ${o} µs; a bare Deno fetch proxy's ${f} µs); ` +
+    `the gateway alone would serve ≈${perCore} calls/s per core`;
+}
+
+function perDecisionCpu(run: { usage?: { cpuSeconds: number }; decisions: number }): number {
+  // The load generator's 200 warm-up decisions are inside the sampled window too.
+  return run.usage ? (run.usage.cpuSeconds * 1e6) / (run.decisions + 200) : NaN;
+}
+
+/** CPU µs per call of one sampled process in a row (0 when not sampled). */
+function cpuPerCall(row: ThroughputRow | undefined, process: string): number {
+  const u = row?.usage[process];
+  return u && row!.requests ? (u.cpuSeconds * 1e6) / row!.requests : 0;
+}
+
+function targets(r: BenchResults): Target[] {
+  const out: Target[] = [];
+  const ms = (v: number | undefined) => v === undefined || Number.isNaN(v) ? "–" : `${round(v)} ms`;
+  const broker = r.callOverhead?.find((x) => x.backend === "fast-echo" && x.path === "broker");
+  const proxyFloor = r.callOverhead?.find((x) => x.backend === "fast-echo" && x.path === "proxy-floor");
+  const floorNote = (v: number | undefined, what: string) =>
+    v === undefined
+      ? undefined
+      : `a bare Deno fetch proxy with no MCP logic adds ${round(v)} ms ${what} on the ` +
+        `same backend: Deno.serve + fetch (one more loopback HTTP/1.1 hop) is the floor of any proxy on this stack`;
+  out.push({
+    name: "Added latency per call, broker path, fast backend: p50",
+    target: "≤ 0.3 ms",
+    measured: ms(broker?.addedP50),
+    met: broker?.addedP50 === undefined ? null : broker.addedP50 <= 0.3,
+    note: floorNote(proxyFloor?.addedP50, "p50"),
+  });
+  out.push({
+    name: "Added latency per call, broker path, fast backend: p99",
+    target: "≤ 1.5 ms",
+    measured: ms(broker?.addedP99),
+    met: broker?.addedP99 === undefined ? null : broker.addedP99 <= 1.5,
+    note: floorNote(proxyFloor?.addedP99, "p99"),
+  });
+  const t64 = r.throughput?.find((x) => x.path === "broker" && x.concurrency === 64);
+  const d64 = r.throughput?.find((x) => x.path === "direct" && x.concurrency === 64);
+  // On a shared machine the ratio is bounded by CPU per call: direct needs client + backend, the gateway
+  // path needs client + backend + gateway, all from the same cores.
+  const directCpu = cpuPerCall(d64, "client") + cpuPerCall(d64, "backend");
+  const gatewayCpu = cpuPerCall(t64, "client") + cpuPerCall(t64, "backend") + cpuPerCall(t64, "gateway");
+  const ownCpu = cpuPerCall(t64, "gateway");
+  const floorCpu = cpuPerCall(
+    r.throughput?.find((x) => x.path === "proxy-floor" && x.concurrency === 64),
+    "proxy",
+  );
+  out.push({
+    name: "Throughput at 64 clients, broker path",
+    target: "≥ 0.9 × direct",
+    measured: t64?.vsDirect === undefined ? "–" : `${round(t64.vsDirect, 2)}× (${Math.round(t64.rps)} req/s)`,
+    met: t64?.vsDirect === undefined ? null : t64.vsDirect >= 0.9,
+    note: t64 && directCpu && gatewayCpu
+      ? throughputNote(directCpu, gatewayCpu, ownCpu, floorCpu, r.meta.cores)
+      : undefined,
+  });
+  const routerRuns = r.router?.filter((x) => x.server === "router");
+  const best = routerRuns?.length
+    ? routerRuns.reduce((a, b) => (b.perSecond > a.perSecond ? b : a))
+    : undefined;
+  const floor = r.router?.filter((x) => x.server === "no-op").reduce(
+    (a, b) => (b.perSecond > a.perSecond ? b : a),
+    { perSecond: 0 } as { perSecond: number },
+  );
+  const noopRate = Math.round(floor?.perSecond ?? 0);
+  out.push({
+    name: "Router decisions (tools/call, 3 ext_proc messages)",
+    target: "≥ 10,000 /s",
+    measured: best ? `${Math.round(best.perSecond)} /s at ${best.concurrency} streams` : "–",
+    met: best ? best.perSecond >= 10_000 : null,
+    note: best?.usage
+      ? `bounded by the gRPC stack (grpc-js on Deno's node:http2): ${Math.round(perDecisionCpu(best))} µs ` +
+        `gateway CPU per decision; a no-op processor on the same stack reaches ${noopRate} /s ` +
+        `with the load generator (also grpc-js) near a full core`
+      : undefined,
+  });
+  out.push({
+    name: `tools/list over ${r.scale?.totalTools ?? 5000} tools: p50 (request → last byte)`,
+    target: "≤ 2 ms",
+    measured: r.scale
+      ? `${ms(r.scale.toolsListBytes.p50)} (${ms(r.scale.toolsList.p50)} with the client's JSON.parse)`
+      : "–",
+    met: r.scale ? r.scale.toolsListBytes.p50 <= 2 : null,
+    note: r.scale?.transferFloor
+      ? `the answer is ${Math.round(r.scale.listBytes / 1024)} KiB; a bare Deno.serve handler sending the ` +
+        `same bytes takes ${ms(r.scale.transferFloor.p50)} p50`
+      : undefined,
+  });
+  const mem = r.sessions?.memory.at(-1);
+  const perSession = mem ? mem.projectionBytesPerSession + mem.tokenCacheBytesPerSession : undefined;
+  out.push({
+    name: "Memory per idle gateway session (session map + token cache)",
+    target: "≤ 2 KiB",
+    measured: perSession === undefined
+      ? "–"
+      : `${round(perSession / 1024, 2)} KiB at ${mem!.sessions} sessions`,
+    met: perSession === undefined ? null : perSession <= 2048,
+  });
+  // A note says what bounds a figure; a met target needs none (and on a noisy run it could mislead).
+  return out.map((t) => (t.met === false ? t : { ...t, note: undefined }));
+}

@@ -1,0 +1,102 @@
+/**
+ * Scenario 3: ext_proc decisions per second and per-decision latency for a `tools/call` (request headers,
+ * request body, response headers) over real gRPC, load generated in its own process, no backend in the
+ * loop: the gateway session's backend session is bound first through the Envoy path, so every measured
+ * decision is the warm one.
+ */
+import { type ProcUsage, sampleProc } from "./proc_stats.ts";
+import { ROOT, spawnChild } from "./processes.ts";
+import { StreamableClient } from "./rpc_client.ts";
+import type { LatencySummary } from "./stats.ts";
+import type { Topology } from "./topology.ts";
+
+export interface RouterRun {
+  /** "router", or "no-op" for the transport floor (bench/noop_ext_proc.ts). */
+  server: "router" | "no-op";
+  concurrency: number;
+  decisions: number;
+  perSecond: number;
+  latency: LatencySummary;
+  errors: number;
+  firstError?: string;
+  usage?: ProcUsage;
+  loadGeneratorCores?: number;
+}
+
+export async function routerScenario(
+  topo: Topology,
+  levels: number[],
+  durationMs: number,
+): Promise<RouterRun[]> {
+  if (!topo.envoy || !topo.gateway.routerAddress) throw new Error(topo.envoyNote ?? "no router");
+  const client = new StreamableClient(`${topo.envoy.url}/mcp`);
+  await client.initialize();
+  try {
+    const warm = await client.request("tools/call", { name: "f_echo", arguments: { message: "bind" } });
+    if (warm?.content?.[0]?.text !== "Echo: bind") {
+      throw new Error(`binding call failed: ${JSON.stringify(warm)}`);
+    }
+    const runs: RouterRun[] = [];
+    const target = { address: topo.gateway.routerAddress, pid: topo.gateway.pid };
+    const authority = new URL(topo.urls.fast).host;
+    for (const concurrency of levels) {
+      runs.push({
+        server: "router",
+        ...await load(target, client.sessionId!, authority, concurrency, durationMs),
+      });
+    }
+    // The same load against a processor that decides nothing, on the same gRPC stack: the transport's share.
+    const noop = await spawnChild({
+      cmd: Deno.execPath(),
+      args: ["run", "-A", `${ROOT}bench/noop_ext_proc.ts`],
+      ready: /listening on (\S+)/,
+    });
+    try {
+      for (const concurrency of levels) {
+        const floor = { address: noop.ready[1], pid: noop.pid };
+        runs.push({ server: "no-op", ...await load(floor, "unused", "-", concurrency, durationMs) });
+      }
+    } finally {
+      await noop.stop();
+    }
+    return runs;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Runs bench/router_load.ts against one ext_proc server, sampling that server's CPU. */
+async function load(
+  target: { address: string; pid: number },
+  token: string,
+  authority: string,
+  concurrency: number,
+  durationMs: number,
+): Promise<Omit<RouterRun, "server">> {
+  const sampler = sampleProc(target.pid);
+  const child = await spawnChild({
+    cmd: Deno.execPath(),
+    args: [
+      "run",
+      "-A",
+      `${ROOT}bench/router_load.ts`,
+      "--router",
+      target.address,
+      "--token",
+      token,
+      "--tool",
+      "f_echo",
+      "--expect-authority",
+      authority,
+      "--concurrency",
+      String(concurrency),
+      "--duration-ms",
+      String(durationMs),
+    ],
+    ready: /^(\{.*\})$/m,
+    timeoutMs: durationMs + 60_000,
+  });
+  const usage = sampler.stop();
+  await child.stop();
+  return { ...JSON.parse(child.ready[1]), usage };
+}

@@ -1,0 +1,139 @@
+/**
+ * The processes the call scenarios share: two backends (the fast echo server and the real
+ * server-everything), the gateway (broker + router) over both, and, when the router exists, the Envoy
+ * emulator in front of it. Every path reaches the same backend processes, so differences are the path's.
+ */
+import { startEverything } from "../tests/helpers/everything.ts";
+import {
+  type Child,
+  freePort,
+  type GatewayChild,
+  ROOT,
+  spawnChild,
+  startEnvoyProcess,
+  startFastEchoProcess,
+  startGatewayProcess,
+  waitUntil,
+} from "./processes.ts";
+
+/** One way to reach a backend's echo tool. */
+export interface Path {
+  name: "direct" | "proxy-floor" | "broker" | "envoy";
+  url: string;
+  tool: string;
+  /** Process whose RSS/CPU the scenario reports (the gateway for broker and envoy paths). */
+  pids: Record<string, number>;
+}
+
+export interface Backend {
+  name: "fast-echo" | "server-everything";
+  paths: Path[];
+}
+
+export interface Topology {
+  backends: Backend[];
+  gateway: GatewayChild;
+  envoy?: Child & { url: string };
+  urls: { fast: string; everything: string };
+  /** Why the envoy path is missing, when it is. */
+  envoyNote?: string;
+  close(): Promise<void>;
+}
+
+const PUBLIC_HOST = "mcp.bench.local:8888";
+
+/** bench/null_proxy.ts in front of one backend: what any Deno fetch proxy costs. */
+async function startNullProxy(upstream: string): Promise<Child & { url: string }> {
+  const c = await spawnChild({
+    cmd: Deno.execPath(),
+    args: ["run", "-A", `${ROOT}bench/null_proxy.ts`, "--upstream", upstream],
+    ready: /listening on (http:\/\/\S+)/,
+  });
+  return { ...c, url: c.ready[1] };
+}
+
+export async function startTopology(): Promise<Topology> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    const fast = await startFastEchoProcess();
+    cleanups.push(fast.stop);
+    const everything = await startEverything();
+    cleanups.push(everything.kill);
+    const hasRouter = await Deno.stat(new URL("../src/router/mod.ts", import.meta.url)).then(
+      () => true,
+      () => false,
+    );
+    const envoyPort = freePort();
+    const gateway = await startGatewayProcess({
+      servers: [
+        { name: "fast", url: fast.url, toolPrefix: "f_" },
+        { name: "everything", url: everything.url, toolPrefix: "e_" },
+      ],
+    }, { router: hasRouter, privateHost: `127.0.0.1:${envoyPort}`, publicHost: PUBLIC_HOST });
+    cleanups.push(gateway.stop);
+    await waitUntil(async () => (await gateway.status()).healthyServers === 2, "both backends ready");
+
+    let envoy: (Child & { url: string }) | undefined;
+    let envoyNote: string | undefined;
+    if (gateway.routerAddress) {
+      envoy = await startEnvoyProcess({
+        port: envoyPort,
+        extProc: gateway.routerAddress,
+        defaultCluster: gateway.baseUrl,
+        clusters: { [new URL(fast.url).host]: fast.url, [new URL(everything.url).host]: everything.url },
+      });
+      cleanups.push(envoy.stop);
+    } else envoyNote = "src/router/mod.ts not present: no Envoy path";
+
+    // The load generator (this process) and the backend are sampled too: on a shared machine their CPU is
+    // what the gateway competes with.
+    const floors = new Map<string, Child & { url: string }>();
+    for (const url of [fast.url, everything.url]) {
+      const floor = await startNullProxy(url);
+      cleanups.push(floor.stop);
+      floors.set(url, floor);
+    }
+    const paths = (directUrl: string, prefix: string, backendPid?: number): Path[] => {
+      const common: Record<string, number> = {
+        client: Deno.pid,
+        ...(backendPid ? { backend: backendPid } : {}),
+      };
+      const floor = floors.get(directUrl)!;
+      return [
+        { name: "direct", url: directUrl, tool: "echo", pids: common },
+        { name: "proxy-floor", url: floor.url, tool: "echo", pids: { proxy: floor.pid, ...common } },
+        {
+          name: "broker",
+          url: gateway.mcpUrl,
+          tool: `${prefix}echo`,
+          pids: { gateway: gateway.pid, ...common },
+        },
+        ...(envoy
+          ? [{
+            name: "envoy" as const,
+            url: `${envoy.url}/mcp`,
+            tool: `${prefix}echo`,
+            pids: { gateway: gateway.pid, envoy: envoy.pid, ...common },
+          }]
+          : []),
+      ];
+    };
+    return {
+      backends: [
+        { name: "fast-echo", paths: paths(fast.url, "f_", fast.pid) },
+        { name: "server-everything", paths: paths(everything.url, "e_") },
+      ],
+      gateway,
+      envoy,
+      envoyNote,
+      urls: { fast: fast.url, everything: everything.url },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
