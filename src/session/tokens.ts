@@ -7,6 +7,8 @@ import { jwtVerify, SignJWT } from "jose";
 const ISSUER = "mcp-gateway";
 const SESSION_AUDIENCE = "mcp-gateway";
 const HAIRPIN_AUDIENCE = "mcp-router";
+/** Verified tokens kept (≈0.5 KiB each); beyond it the oldest are verified again when next seen. */
+const MAX_CACHED = 200_000;
 
 /** What a valid gateway session token says. */
 export interface SessionClaims {
@@ -85,7 +87,15 @@ export class TokenService {
           unknown
         >,
       };
-      if (this.#cache.size >= 100_000) this.#cache.clear();
+      if (this.#cache.size >= MAX_CACHED) {
+        // Maps iterate in insertion order: drop the oldest tenth, not everything (a full clear would send
+        // every active session back through signature checks at once).
+        let drop = MAX_CACHED / 10;
+        for (const key of this.#cache.keys()) {
+          this.#cache.delete(key);
+          if (--drop <= 0) break;
+        }
+      }
       this.#cache.set(token, claims);
       return { ok: true, claims };
     } catch (e) {
