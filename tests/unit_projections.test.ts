@@ -192,7 +192,7 @@ Deno.test("resource URIs: the prefix goes after the scheme and comes back off", 
 });
 
 Deno.test("routing: resources resolve by listed URI, then by prefix and template", () => {
-  const upstreams = fold(upstreamsProjection, [
+  const events: GatewayEvent[] = [
     loaded([A, B]),
     tools(A, "echo"),
     tools(B, "echo"),
@@ -203,19 +203,9 @@ Deno.test("routing: resources resolve by listed URI, then by prefix and template
       resources: [{ uri: "test://static", name: "s" }],
       templates: [{ uriTemplate: "test://item/{id}", name: "t" }],
     },
-  ]);
-  const state = fold(routingTableProjection, [
-    loaded([A, B]),
-    tools(A, "echo"),
-    tools(B, "echo"),
-    {
-      type: "ResourcesDiscovered",
-      server: "b",
-      upstreamKey: upstreamKey(B as never),
-      resources: [{ uri: "test://static", name: "s" }],
-      templates: [{ uriTemplate: "test://item/{id}", name: "t" }],
-    },
-  ]).view;
+  ];
+  const upstreams = fold(upstreamsProjection, events);
+  const state = fold(routingTableProjection, events).view;
   assertEquals(state.catalog.resources.items.map((r) => r.name), ["test://b_static"]);
   assertEquals(state.catalog.templates.items.map((r) => r.name), ["test://b_item/{id}"]);
   assertEquals(resolveResource(upstreams, state.table, "test://b_static")?.upstreamUri, "test://static");

@@ -16,6 +16,30 @@ export function gatewayHeaders(server: ServerConfig): Record<string, string> {
   return headers;
 }
 
+/** Request headers worth carrying to the backend: tracing. The client's Authorization is never passed on
+ * (MCP security best practices forbid token passthrough); the gateway uses the server's own credential. */
+const FORWARDED = ["traceparent", "tracestate", "baggage", "x-request-id"];
+
+/** Headers for a request on a backend session. */
+export function backendHeaders(
+  server: ServerConfig,
+  binding: BackendBinding,
+  req?: Request,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    ...gatewayHeaders(server),
+    "content-type": "application/json",
+    "accept": "application/json, text/event-stream",
+    "mcp-protocol-version": binding.protocolVersion,
+  };
+  if (binding.id) headers["mcp-session-id"] = binding.id;
+  for (const name of FORWARDED) {
+    const value = req?.headers.get(name);
+    if (value) headers[name] = value;
+  }
+  return headers;
+}
+
 export class BackendSessions {
   #pending = new Map<string, Promise<BackendBinding>>();
   /** Log level each gateway session asked for (`logging/setLevel`), applied to backend sessions it opens. */
@@ -74,16 +98,9 @@ export class BackendSessions {
   }
 
   async #sendLevel(server: ServerConfig, binding: BackendBinding, level: string) {
-    const headers: Record<string, string> = {
-      ...gatewayHeaders(server),
-      "content-type": "application/json",
-      "accept": "application/json, text/event-stream",
-      "mcp-protocol-version": binding.protocolVersion,
-    };
-    if (binding.id) headers["mcp-session-id"] = binding.id;
     const res = await fetch(server.url, {
       method: "POST",
-      headers,
+      headers: backendHeaders(server, binding),
       body: JSON.stringify({
         jsonrpc: "2.0",
         id: `gw-level-${crypto.randomUUID()}`,

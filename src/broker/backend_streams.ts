@@ -8,7 +8,8 @@ import type { ServerConfig } from "../events/types.ts";
 import { parseSse } from "../mcp/sse.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 import type { Logger } from "../observe/log.ts";
-import { backendHeaders, type Relay } from "./forward.ts";
+import { backendHeaders } from "./backend_sessions.ts";
+import type { Relay } from "./forward.ts";
 import type { NotificationHub } from "./notifications.ts";
 
 export class BackendStreams {

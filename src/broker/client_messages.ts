@@ -6,7 +6,8 @@
 import type { JsonRpcMessage } from "../mcp/jsonrpc.ts";
 import { replaceId } from "../mcp/jsonrpc.ts";
 import type { BrokerContext } from "./context.ts";
-import { backendHeaders, type ForwardDeps } from "./forward.ts";
+import { backendHeaders } from "./backend_sessions.ts";
+import type { ForwardDeps } from "./forward.ts";
 import type { AuthenticatedSession } from "./session.ts";
 
 async function post(url: string, headers: Record<string, string>, body: string): Promise<number> {

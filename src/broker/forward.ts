@@ -10,15 +10,11 @@ import { formatSse, parseSse } from "../mcp/sse.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 import { BackendInitError } from "../upstream/backend_session.ts";
-import { type BackendSessions, gatewayHeaders } from "./backend_sessions.ts";
+import { backendHeaders, type BackendSessions } from "./backend_sessions.ts";
 import type { PendingRequests } from "./client_requests.ts";
 import type { BackendStreams } from "./backend_streams.ts";
 import type { BrokerContext } from "./context.ts";
 import type { AuthenticatedSession } from "./session.ts";
-
-/** Request headers worth carrying to the backend: tracing. The client's Authorization is never passed on
- * (MCP security best practices forbid token passthrough); the gateway uses the server's own credential. */
-const FORWARDED = ["traceparent", "tracestate", "baggage", "x-request-id"];
 
 export interface ForwardDeps {
   backends: BackendSessions;
@@ -34,26 +30,6 @@ export interface ForwardOptions {
   rewriteResult?: (result: Record<string, unknown>) => Record<string, unknown>;
   /** Called with the HTTP status and elapsed seconds once the backend answered (metrics). */
   onAnswer?: (status: number | "unavailable", seconds: number) => void;
-}
-
-/** Headers for a request on a backend session. */
-export function backendHeaders(
-  server: ServerConfig,
-  binding: BackendBinding,
-  req?: Request,
-): Record<string, string> {
-  const headers: Record<string, string> = {
-    ...gatewayHeaders(server),
-    "content-type": "application/json",
-    "accept": "application/json, text/event-stream",
-    "mcp-protocol-version": binding.protocolVersion,
-  };
-  if (binding.id) headers["mcp-session-id"] = binding.id;
-  for (const name of FORWARDED) {
-    const value = req?.headers.get(name);
-    if (value) headers[name] = value;
-  }
-  return headers;
 }
 
 /**
