@@ -5,7 +5,7 @@
  */
 import { GatewayError } from "../mcp/errors.ts";
 import { replaceAt } from "../mcp/jsonrpc.ts";
-import { resolveResource, type RoutingState } from "./routing_table.ts";
+import { addressOf, resolveResource, type RoutingState } from "./routing_table.ts";
 import type { UpstreamsState } from "./upstreams.ts";
 
 /** Methods a backend answers; every other method is the broker's own. */
@@ -78,12 +78,8 @@ export function decideRoute(
       : resolveResource(upstreams, table, uri);
     const server = route && upstreams.servers.get(route.server)?.config;
     if (!route || !server) throw new GatewayError("resource-not-found", `Resource not found: ${uri}`, rawId);
-    const url = new URL(server.url);
     return {
-      server: server.name,
-      url: server.url,
-      hostname: server.hostname,
-      path: url.pathname + url.search,
+      ...addressOf(server),
       body: uri === route.upstreamUri ? text : replaceAt(text, path, JSON.stringify(route.upstreamUri)),
       target: { kind: "resource", served: uri, upstream: route.upstreamUri },
     };

@@ -5,6 +5,7 @@
  */
 import { type ServedItem, unprefixUri } from "./aggregate.ts";
 import { derivedProjection } from "./derived.ts";
+import type { ServerConfig } from "../config/schema.ts";
 import { buildCatalog, type Catalog, type ToolView } from "./tool_view.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 
@@ -26,12 +27,8 @@ export interface ToolRoute {
 }
 
 /** Where a resource URI lives, and its URI on that server. */
-export interface ResourceRoute {
-  server: string;
+export interface ResourceRoute extends BackendAddress {
   upstreamUri: string;
-  url: string;
-  hostname: string;
-  path: string;
 }
 
 export interface RoutingTable {
@@ -58,18 +55,26 @@ export function annotationHints(annotations: unknown): string {
   },openWorld=${hint(a.openWorldHint)}`;
 }
 
+/** Where requests for a server go: its URL, the authority Envoy routes by, and the URL's path. */
+export interface BackendAddress {
+  server: string;
+  url: string;
+  hostname: string;
+  path: string;
+}
+
+export function addressOf(server: ServerConfig): BackendAddress {
+  const url = new URL(server.url);
+  return { server: server.name, url: server.url, hostname: server.hostname, path: url.pathname + url.search };
+}
+
 function namedRoutes(upstreams: UpstreamsState, items: readonly ServedItem[], withHints: boolean) {
   const routes = new Map<string, ToolRoute>();
   for (const served of items) {
-    const server = upstreams.servers.get(served.server)!.config;
-    const url = new URL(server.url);
     routes.set(served.name, {
+      ...addressOf(upstreams.servers.get(served.server)!.config),
       servedName: served.name,
-      server: server.name,
       upstreamName: served.upstreamName,
-      url: server.url,
-      hostname: server.hostname,
-      path: url.pathname + url.search,
       annotationHints: withHints ? annotationHints(served.item.annotations) : "",
     });
   }
@@ -79,14 +84,9 @@ function namedRoutes(upstreams: UpstreamsState, items: readonly ServedItem[], wi
 export function buildRoutingTable(upstreams: UpstreamsState, catalog: Catalog): RoutingTable {
   const resources = new Map<string, ResourceRoute>();
   for (const served of catalog.resources.items) {
-    const server = upstreams.servers.get(served.server)!.config;
-    const url = new URL(server.url);
     resources.set(served.name, {
-      server: server.name,
+      ...addressOf(upstreams.servers.get(served.server)!.config),
       upstreamUri: served.upstreamName,
-      url: server.url,
-      hostname: server.hostname,
-      path: url.pathname + url.search,
     });
   }
   const uriPrefixes = [...upstreams.servers.values()]
@@ -128,9 +128,7 @@ export function resolveResource(
     fallback ??= { server: candidate.server, upstreamUri };
   }
   if (!fallback) return undefined;
-  const server = upstreams.servers.get(fallback.server)!.config;
-  const url = new URL(server.url);
-  return { ...fallback, url: server.url, hostname: server.hostname, path: url.pathname + url.search };
+  return { ...addressOf(upstreams.servers.get(fallback.server)!.config), upstreamUri: fallback.upstreamUri };
 }
 
 /** RFC 6570 level-1 match: each `{var}` stands for one or more characters without `/`. */
