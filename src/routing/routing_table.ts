@@ -9,19 +9,23 @@ import type { ServerConfig } from "../config/schema.ts";
 import { buildCatalog, type Catalog, type ToolView } from "./tool_view.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 
-/** Where a named item (tool or prompt) lives. */
-export interface ToolRoute {
-  /** Name clients use. */
-  servedName: string;
+/** Where requests for a server go: its URL, the authority Envoy routes by, and the URL's path. */
+export interface BackendAddress {
   server: string;
-  /** Name the backend knows it by (prefix stripped). */
-  upstreamName: string;
   /** Full backend URL (the broker connects here). */
   url: string;
-  /** Authority Envoy routes the call by. */
+  /** Authority Envoy routes requests by. */
   hostname: string;
-  /** Path component of `url`, the `:path` of a routed call. */
+  /** Path component of `url`: the `:path` of a routed request. */
   path: string;
+}
+
+/** Where a named item (tool or prompt) lives. */
+export interface ToolRoute extends BackendAddress {
+  /** Name clients use. */
+  servedName: string;
+  /** Name the backend knows it by (prefix stripped). */
+  upstreamName: string;
   /** `readOnly=…,destructive=…,idempotent=…,openWorld=…` for `x-mcp-annotation-hints` (tools). */
   annotationHints: string;
 }
@@ -53,14 +57,6 @@ export function annotationHints(annotations: unknown): string {
   return `readOnly=${hint(a.readOnlyHint)},destructive=${hint(a.destructiveHint)},idempotent=${
     hint(a.idempotentHint)
   },openWorld=${hint(a.openWorldHint)}`;
-}
-
-/** Where requests for a server go: its URL, the authority Envoy routes by, and the URL's path. */
-export interface BackendAddress {
-  server: string;
-  url: string;
-  hostname: string;
-  path: string;
 }
 
 export function addressOf(server: ServerConfig): BackendAddress {
