@@ -14,7 +14,8 @@ import { handleProtectedResource } from "./oauth.ts";
 import { handleStatus } from "./status.ts";
 
 export interface Broker {
-  handler: (req: Request) => Promise<Response>;
+  /** `info` is what `Deno.serve` passes; without it the request is treated as remote. */
+  handler: (req: Request, info?: { remoteAddr: Deno.Addr }) => Promise<Response>;
   hub: NotificationHub;
   backends: BackendSessions;
   /** Ends every session whose token has expired (their backend sessions too). */
@@ -40,7 +41,7 @@ export function createBroker(ctx: BrokerContext): Broker {
     streams.ensure(event.session, server, binding, new Relay(ctx, deps, event.session, server, binding));
   });
 
-  const handler = async (req: Request): Promise<Response> => {
+  const handler = async (req: Request, info?: { remoteAddr: Deno.Addr }): Promise<Response> => {
     const url = new URL(req.url);
     const path = url.pathname;
     if (path === "/mcp" || path === "/mcp/") return mcp.handle(req);
@@ -57,7 +58,13 @@ export function createBroker(ctx: BrokerContext): Broker {
     if (path === "/healthz") return new Response("ok\n");
     if (path === "/readyz") return readiness(ctx);
     if (path === "/metrics") return await ctx.metrics.render();
-    if (path.startsWith("/debug/")) return handleDebug(ctx.log, path, url);
+    // The log names sessions and backend sessions: for operators on the host (or a port-forward), not the
+    // public route Envoy sends every other path to.
+    if (path.startsWith("/debug/")) {
+      return isLoopback(info?.remoteAddr)
+        ? handleDebug(ctx.log, path, url)
+        : new Response("Not found. /debug is served to loopback clients only.\n", { status: 404 });
+    }
     if (path === "/") return new Response("MCP Gateway. The MCP endpoint is /mcp; status at /status.\n");
     return new Response("Not found. The MCP endpoint is /mcp.\n", { status: 404 });
   };
@@ -94,4 +101,10 @@ function readiness(ctx: BrokerContext): Response {
     return new Response("no upstream MCP server is ready\n", { status: 503 });
   }
   return new Response("ready\n");
+}
+
+function isLoopback(addr: Deno.Addr | undefined): boolean {
+  if (!addr || addr.transport !== "tcp") return false;
+  const host = addr.hostname;
+  return host.startsWith("127.") || host === "::1" || host === "::ffff:127.0.0.1";
 }
