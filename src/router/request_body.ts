@@ -8,7 +8,7 @@ import { BROKER_SERVER_NAME, type RouterContext, type StreamState } from "./cont
 import { acceptHairpin, isHairpin } from "./hairpin.ts";
 import type { HttpBody, ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
-import { BACKEND_METHODS, handleRoutedRequest, routeClientAnswer } from "./routed_request.ts";
+import { BACKEND_METHODS, handleRoutedRequest, routeFollowUp } from "./routed_request.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -48,8 +48,9 @@ export function handleRequestBody(
     state.method = m.method;
     return handleRoutedRequest(ctx, state, parsed);
   }
-  if (m.kind === "response" && state.requestHeaders?.has("mcp-session-id")) {
-    return routeClientAnswer(ctx, state, m).then((reply) => reply ?? toBroker(state, m));
+  const followUp = m.kind === "response" || m.method === "notifications/cancelled";
+  if (m.kind !== "request" && followUp && state.requestHeaders?.has("mcp-session-id")) {
+    return routeFollowUp(ctx, state, m).then((reply) => reply ?? toBroker(state, m));
   }
   return toBroker(state, m);
 }

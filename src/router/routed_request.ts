@@ -145,17 +145,24 @@ export async function handleRoutedRequest(
 }
 
 /**
- * A client's answer to a backend request (sampling, elicitation, roots): to the backend of the session's
- * latest call, over the same backend session. Undefined when there is none (the broker then answers 202).
+ * A client's message about a call in progress — its answer to a backend request (sampling, elicitation,
+ * roots) or `notifications/cancelled` — to the backend of the session's latest call, over the same backend
+ * session. Undefined when there is none (the broker then answers 202).
  */
-export async function routeClientAnswer(
+export async function routeFollowUp(
   ctx: RouterContext,
   state: StreamState,
-  message: Extract<JsonRpcMessage, { kind: "response" }>,
+  message: Exclude<JsonRpcMessage, { kind: "request" }>,
 ): Promise<ProcessingResponse | undefined> {
   // Requests the broker relayed (from a backend's GET stream) carry its ids: the broker maps them back.
-  if (typeof message.id === "string" && message.id.startsWith(RELAYED_REQUEST_ID_PREFIX)) return undefined;
-  const session = await verify(ctx, state, message.rawId);
+  if (
+    message.kind === "response" && typeof message.id === "string" &&
+    message.id.startsWith(RELAYED_REQUEST_ID_PREFIX)
+  ) {
+    return undefined;
+  }
+  const method = message.kind === "response" ? "(response)" : message.method;
+  const session = await verify(ctx, state, message.kind === "response" ? message.rawId : "null");
   if (!session.ok) return session.reply;
   const latest = ctx.latestCalls.get(session.claims.id);
   if (!latest || Date.now() - latest.at > ANSWER_WINDOW_MS) return undefined;
@@ -164,9 +171,9 @@ export async function routeClientAnswer(
   state.routed = { session: session.claims.id, server: latest.target.server, backendSession: bound.id };
   const { set, remove } = backendSet(latest.target, bound, "");
   delete set["content-length"]; // the body is not replaced
-  Object.assign(set, { "x-mcp-method": "(response)", "x-mcp-servername": latest.target.server });
+  Object.assign(set, { "x-mcp-method": method, "x-mcp-servername": latest.target.server });
   return requestBodyReply({ set, remove, clearRouteCache: true }, {
-    method: "(response)",
+    method,
     servername: latest.target.server,
     hostname: latest.target.hostname,
     session: session.claims.id,
