@@ -28,15 +28,53 @@ async function ready(url: string) {
   }, `server-everything at ${url}`);
 }
 
+function denoEnv(): Record<string, string> {
+  const env: Record<string, string> = { HOME: Deno.env.get("HOME") ?? "/tmp" };
+  const dir = Deno.env.get("DENO_DIR");
+  if (dir) env.DENO_DIR = dir;
+  return env;
+}
+
+let nodePresent: boolean | undefined;
+function hasNode(): boolean {
+  if (Deno.env.get("MCP_GATEWAY_TEST_NO_NODE")) return false;
+  if (nodePresent === undefined) {
+    try {
+      nodePresent =
+        new Deno.Command("node", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+          .success;
+    } catch {
+      nodePresent = false;
+    }
+  }
+  return nodePresent;
+}
+
 export async function startEverything(port = freePort()): Promise<EverythingServer> {
   const url = `http://127.0.0.1:${port}/mcp`;
   let child: Deno.ChildProcess | undefined;
   const spawn = async () => {
-    child = new Deno.Command("node", {
-      args: ["--require", PRELOAD, ENTRY, "streamableHttp"],
+    // Node when the machine has it (fastest start); otherwise Deno's own npm support runs the same package.
+    const [command, args] = hasNode()
+      ? ["node", ["--require", PRELOAD, ENTRY, "streamableHttp"]]
+      : [Deno.execPath(), [
+        "run",
+        "-A",
+        "npm:@modelcontextprotocol/server-everything@2026.8.31",
+        "streamableHttp",
+      ]];
+    child = new Deno.Command(command, {
+      args,
       // A minimal environment: its get-env tool returns whatever it was started with.
       clearEnv: true,
-      env: { PORT: String(port), PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+      env: {
+        PORT: String(port),
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        // Deno needs its cache to find the package; Node needs nothing more.
+        ...(command === "node" ? {} : denoEnv()),
+          ? {}
+          : { HOME: Deno.env.get("HOME") ?? "/tmp", DENO_DIR: Deno.env.get("DENO_DIR") ?? "" }),
+      },
       stdout: "null",
       stderr: "null",
     }).spawn();
