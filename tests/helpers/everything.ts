@@ -72,8 +72,6 @@ export async function startEverything(port = freePort()): Promise<EverythingServ
         PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
         // Deno needs its cache to find the package; Node needs nothing more.
         ...(command === "node" ? {} : denoEnv()),
-          ? {}
-          : { HOME: Deno.env.get("HOME") ?? "/tmp", DENO_DIR: Deno.env.get("DENO_DIR") ?? "" }),
       },
       stdout: "null",
       stderr: "null",
