@@ -3,24 +3,13 @@
  * listed together and called through the broker's own data path, answering exactly as a direct call does.
  */
 import { assert, assertEquals, assertNotEquals } from "./helpers/assert.ts";
-import { startEverything } from "./helpers/everything.ts";
-import { startGatewayProcess } from "./helpers/gateway.ts";
+import { startTwoBackends } from "./helpers/two_backends.ts";
 import { connectClient, rawInitialize, rawPost } from "./helpers/mcp_client.ts";
-import { waitFor } from "./helpers/ports.ts";
 import { DISCOVERY_CAPABILITIES } from "../src/upstream/manager.ts";
 
 Deno.test("broker aggregates two real MCP servers and forwards calls", async (t) => {
-  await using a = await startEverything();
-  await using b = await startEverything();
-  await using gw = await startGatewayProcess({
-    config: {
-      servers: [
-        { name: "server-a", url: a.url, toolPrefix: "a_" },
-        { name: "server-b", url: b.url, toolPrefix: "b_" },
-      ],
-    },
-  });
-  await waitFor(async () => (await gw.status()).healthyServers === 2, "both servers ready");
+  await using backends = await startTwoBackends();
+  const { a, gw } = backends;
   // The gateway discovers with every client capability declared, so it lists what such a client sees.
   await using direct = await connectClient(a.url, {}, DISCOVERY_CAPABILITIES);
   await using client = await connectClient(gw.mcpUrl, {}, DISCOVERY_CAPABILITIES);

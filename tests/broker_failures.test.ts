@@ -3,23 +3,13 @@
  * `list_changed`, and the other server never notices.
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { startEverything } from "./helpers/everything.ts";
-import { startGatewayProcess } from "./helpers/gateway.ts";
+import { startTwoBackends } from "./helpers/two_backends.ts";
 import { connectClient, toolNames } from "./helpers/mcp_client.ts";
 import { waitFor } from "./helpers/ports.ts";
 
 Deno.test("a killed and restarted backend leaves and rejoins without disturbing others", async () => {
-  await using a = await startEverything();
-  await using b = await startEverything();
-  await using gw = await startGatewayProcess({
-    config: {
-      servers: [
-        { name: "server-a", url: a.url, toolPrefix: "a_" },
-        { name: "server-b", url: b.url, toolPrefix: "b_" },
-      ],
-    },
-  });
-  await waitFor(async () => (await gw.status()).healthyServers === 2, "both ready");
+  await using backends = await startTwoBackends();
+  const { a, gw } = backends;
   await using client = await connectClient(gw.mcpUrl);
   // A call first, so this session holds a backend session on server-a that the restart will invalidate.
   await client.client.callTool({ name: "a_echo", arguments: { message: "before" } });

@@ -4,9 +4,7 @@
  * from a backend directly, so the gateway is judged against the backend, not against our expectations.
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { startEverything } from "./helpers/everything.ts";
-import { startGatewayProcess } from "./helpers/gateway.ts";
-import { waitFor } from "./helpers/ports.ts";
+import { startTwoBackends } from "./helpers/two_backends.ts";
 import { inspectorCli, type InspectorResult } from "./helpers/e2e_inspector.ts";
 
 /** server-everything tools listed only to clients declaring sampling, elicitation or roots. */
@@ -28,17 +26,8 @@ function ok(result: InspectorResult, what: string): any {
 }
 
 Deno.test("e2e: the MCP Inspector CLI lists and calls tools, prompts and resources through the gateway", async (t) => {
-  await using a = await startEverything();
-  await using b = await startEverything();
-  await using gw = await startGatewayProcess({
-    config: {
-      servers: [
-        { name: "everything-a", url: a.url, toolPrefix: "a_" },
-        { name: "everything-b", url: b.url, toolPrefix: "b_" },
-      ],
-    },
-  });
-  await waitFor(async () => (await gw.status()).healthyServers === 2, "both backends ready");
+  await using backends = await startTwoBackends(["everything-a", "everything-b"]);
+  const { a, gw } = backends;
   await using inspector = await inspectorCli();
   const direct = (...args: string[]) => inspector.run(a.url, args);
   const viaGateway = (...args: string[]) => inspector.run(gw.mcpUrl, args);
