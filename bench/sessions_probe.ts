@@ -81,6 +81,7 @@ for (const count of values.counts.split(",").map(Number)) {
       server: "fast",
       backendSession: crypto.randomUUID(),
       protocolVersion: "2025-11-25",
+      expiresAt,
     });
   }
   const open = heap();
@@ -88,9 +89,9 @@ for (const count of values.counts.split(",").map(Number)) {
   // DELETE leaves a tombstone until the token would have expired; the sweeper then drops it.
   const ids = [...sessions.state.open.keys()];
   const idsBytes = heap() - open;
-  for (const session of ids) log.append({ type: "SessionClosed", session, reason: "deleted" });
+  for (const session of ids) log.append({ type: "SessionClosed", session, reason: "deleted", expiresAt });
   const deleted = heap() - idsBytes;
-  for (const session of ids) log.append({ type: "SessionClosed", session, reason: "expired" });
+  for (const session of ids) log.append({ type: "SessionClosed", session, reason: "expired", expiresAt });
   ids.length = 0;
   const swept = heap();
   if (sessions.state.open.size !== 0 || sessions.state.closed.size !== 0) {

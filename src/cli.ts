@@ -25,6 +25,8 @@ Usage: mcp-broker-router [flags]
   --session-length MINUTES         gateway session lifetime (default 1440)
   --mcp-check-interval SECONDS     upstream health check and re-list period (default 60)
   --max-request-body-size BYTES    largest accepted request body (default 5242880)
+  --max-streams-per-session N      GET streams one session may hold open (default 8); more get 429
+  --max-streams N                  GET streams the broker holds open in all (default 10000); more get 429
   --allowed-origins LIST           browser Origins allowed on /mcp besides loopback ones and the public host,
                                    comma-separated, or "*" (env MCP_ALLOWED_ORIGINS; default none)
   --allowed-hosts LIST             Host header values accepted on /mcp, comma-separated, or "*" (env
@@ -71,6 +73,8 @@ const OptionsSchema = z.object({
   sessionMinutes: positiveNumber("--session-length"),
   checkIntervalSeconds: positiveNumber("--mcp-check-interval"),
   maxBodyBytes: positiveNumber("--max-request-body-size").int(),
+  maxStreamsPerSession: positiveNumber("--max-streams-per-session").int(),
+  maxStreams: positiveNumber("--max-streams").int(),
   logLevel: z.string().transform((v, ctx) => {
     const level = LOG_LEVELS[v.toLowerCase()];
     if (!level) {
@@ -123,6 +127,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "session-length": { type: "string" },
         "mcp-check-interval": { type: "string" },
         "max-request-body-size": { type: "string" },
+        "max-streams-per-session": { type: "string" },
+        "max-streams": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         "kubeconfig": { type: "string" },
@@ -153,6 +159,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     sessionMinutes: values["session-length"] ?? "1440",
     checkIntervalSeconds: values["mcp-check-interval"] ?? "60",
     maxBodyBytes: values["max-request-body-size"] ?? String(5 * 1024 * 1024),
+    maxStreamsPerSession: values["max-streams-per-session"] ?? "8",
+    maxStreams: values["max-streams"] ?? "10000",
     logLevel: values["log-level"] ?? "info",
     logFormat: values["log-format"] ?? "text",
     kubeconfig: values.kubeconfig,

@@ -15,6 +15,9 @@ import { upstreamsProjection } from "./routing/upstreams.ts";
 import { sessionMapProjection } from "./session/session_map.ts";
 import { TokenService } from "./session/tokens.ts";
 import { UpstreamSupervisor } from "./upstream/supervisor.ts";
+import { Admission } from "./admission/admit.ts";
+import type { OriginPolicy } from "./admission/origin.ts";
+import { InMemorySessionStore } from "./session/store.ts";
 import { type RunningRouter, startRouter } from "./router/mod.ts";
 import { resolve } from "node:path";
 
@@ -56,18 +59,26 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   }
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
+  const policy = originPolicy(options);
+  const admission = new Admission(tokens, sessions, policy);
+  const store = new InMemorySessionStore();
   const context: BrokerContext = {
     log,
     upstreams,
     routing,
     sessions,
     tokens,
+    admission,
+    store,
     metrics,
     logger: logger.with({ component: "broker" }),
     options: {
       maxBodyBytes: options.maxBodyBytes,
       keepAliveMs: 25_000,
-      ...originPolicy(options),
+      maxStreamsPerSession: options.maxStreamsPerSession,
+      maxStreams: options.maxStreams,
+      unavailableGraceMs: 60_000,
+      ...policy,
     },
   };
 
@@ -109,6 +120,8 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
         maxBodyBytes: options.maxBodyBytes,
         log,
         tokens,
+        admission,
+        store,
         logger,
         routing,
         sessions,
@@ -142,7 +155,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
  * DNS-rebinding defaults: browsers may call from loopback pages and the public host; a broker listening on
  * loopback only answers to loopback names (and the public host), since nothing else can legitimately reach it.
  */
-function originPolicy(options: GatewayOptions) {
+function originPolicy(options: GatewayOptions): OriginPolicy {
   const publicHost = options.publicHost;
   const origins = listOption(options.allowedOrigins) ?? [];
   const loopbackBind = /^(127\.|localhost|\[?::1\]?)/.test(parseAddress(options.brokerAddress).hostname);

@@ -10,10 +10,13 @@ import { routingTableProjection } from "../src/routing/routing_table.ts";
 import { backendSessionOf, sessionMapProjection } from "../src/session/session_map.ts";
 import { TokenService } from "../src/session/tokens.ts";
 import { silentLogger } from "../src/observe/log.ts";
-import type { BackendSessionBinder, RouterContext, StreamState } from "../src/router/context.ts";
+import type { RouterContext, StreamState } from "../src/router/context.ts";
 import { processMessage } from "../src/router/server.ts";
 import { fromStruct, type HttpHeaders, type ProcessingResponse } from "../src/router/proto.ts";
-import { HairpinBackendSessions } from "../src/router/backend_sessions.ts";
+import { openThroughEnvoy } from "../src/router/backend_sessions.ts";
+import { Admission } from "../src/admission/admit.ts";
+import { BackendBinder, type BackendOpener } from "../src/session/backend_binder.ts";
+import { InMemorySessionStore } from "../src/session/store.ts";
 import { upstreamKey } from "../src/routing/upstreams.ts";
 import type { ServerConfig } from "../src/config/schema.ts";
 
@@ -29,7 +32,7 @@ const server1: ServerConfig = {
   toolPrefix: "s1_",
 };
 
-function setup(binder?: BackendSessionBinder) {
+function setup(opener?: BackendOpener) {
   const log = new InMemoryEventLog();
   const routing = log.project(routingTableProjection);
   const sessions = log.project(sessionMapProjection);
@@ -47,29 +50,26 @@ function setup(binder?: BackendSessionBinder) {
     tools: [{ name: "echo", annotations: { readOnlyHint: true } }, { name: "add" }],
   });
   const binds: string[] = [];
+  const store = new InMemorySessionStore();
   const ctx: RouterContext = {
-    latestCalls: new Map(),
     publicHost: PUBLIC,
     maxBodyBytes: 1024,
     tokens,
+    admission: new Admission(tokens, sessions, { allowedOrigins: [], allowedHosts: "*" }),
     routing,
     sessions,
     log,
     logger: silentLogger,
-    backends: binder ?? {
-      bind(claims, route) {
-        binds.push(`${claims.id}/${route.server}`);
-        const binding = { id: "backend-1", protocolVersion: "2025-06-18" };
-        log.append({
-          type: "BackendSessionBound",
-          session: claims.id,
-          server: route.server,
-          backendSession: binding.id,
-          protocolVersion: binding.protocolVersion,
-        });
-        return Promise.resolve(binding);
-      },
-    },
+    store,
+    binder: new BackendBinder(
+      log,
+      sessions,
+      store,
+      opener ?? ((claims, server) => {
+        binds.push(`${claims.id}/${server.name}`);
+        return Promise.resolve({ id: "backend-1", protocolVersion: "2025-06-18" });
+      }),
+    ),
   };
   return { log, ctx, tokens, binds, sessions };
 }
@@ -211,7 +211,7 @@ Deno.test("errors are immediate responses with the broker's status and JSON-RPC 
     protocolVersion: "2025-06-18",
     expiresAt: claims.expiresAt,
   });
-  log.append({ type: "SessionClosed", session: claims.id, reason: "deleted" });
+  log.append({ type: "SessionClosed", session: claims.id, reason: "deleted", expiresAt: claims.expiresAt });
   r = immediate((await run(ctx, { ...POST, "mcp-session-id": token }, call("s1_echo"))).b);
   assertEquals(r.status, 404);
 });
@@ -274,8 +274,7 @@ Deno.test("hairpin: a token bound to the host routes there; wrong host or no tok
   assertEquals(immediate(r.b).status, 403);
 });
 
-Deno.test("hairpin binder: concurrent first calls share one initialize, with the client's headers", async () => {
-  const { log, tokens, sessions } = setup();
+Deno.test("hairpin binder: concurrent first calls share one initialize, with the server's credential, never the client's", async () => {
   const seen: { url: string; headers: Headers; body: string }[] = [];
   const fakeFetch: typeof fetch = async (input, init) => {
     const headers = new Headers(init?.headers);
@@ -289,24 +288,33 @@ Deno.test("hairpin binder: concurrent first calls share one initialize, with the
     }
     return new Response(null, { status: 202 });
   };
-  const binder = new HairpinBackendSessions({
-    privateHost: "127.0.0.1:1",
-    tokens,
+  const tokens = new TokenService({ signingKey: "k".repeat(32), sessionMinutes: 10 });
+  const { log, sessions } = setup(openThroughEnvoy({ privateHost: "127.0.0.1:1", tokens, fetch: fakeFetch }));
+  const binder = new BackendBinder(
     log,
-    logger: silentLogger,
-    fetch: fakeFetch,
-  });
+    sessions,
+    new InMemorySessionStore(),
+    openThroughEnvoy({ privateHost: "127.0.0.1:1", tokens, fetch: fakeFetch }),
+  );
   const { claims } = await tokens.mintSession("2025-06-18", { roots: {} });
-  const route = (await Promise.resolve(setup().ctx.routing.state.view.table.routes.get("s1_echo")))!;
-  const client = new Map([["authorization", "Bearer u"], [":path", "/mcp"], ["mcp-session-id", "gw"], [
-    "x-mcp-servername",
-    "f",
-  ]]);
-  const results = await Promise.all([1, 2, 3].map(() => binder.bind(claims, route, client)));
+  const client = new Map([
+    ["authorization", "Bearer user-token"],
+    ["cookie", "sid=1"],
+    ["traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+    [":path", "/mcp"],
+    ["mcp-session-id", "gw"],
+    ["x-mcp-servername", "f"],
+  ]);
+  const server = { ...server1, credential: "Bearer server-secret" };
+  const results = await Promise.all(
+    [1, 2, 3].map(() => binder.acquire(claims, server, "1", (n) => client.get(n))),
+  );
   assertEquals(results.map((r) => r.id), ["B-1", "B-1", "B-1"]);
   assertEquals(seen.length, 2, "one initialize + one notifications/initialized");
   assertEquals(seen[0].url, "http://127.0.0.1:1/mcp/v1?x=1");
-  assertEquals(seen[0].headers.get("authorization"), "Bearer u");
+  assertEquals(seen[0].headers.get("authorization"), "Bearer server-secret");
+  assertFalse(seen[0].headers.has("cookie"));
+  assertEquals(seen[0].headers.get("traceparent"), client.get("traceparent"));
   assertEquals(seen[0].headers.get("mcp-init-host"), "server1.mcp.local");
   assertFalse(seen[0].headers.has("mcp-session-id"));
   assertFalse(seen[0].headers.has("x-mcp-servername"));
@@ -316,4 +324,15 @@ Deno.test("hairpin binder: concurrent first calls share one initialize, with the
     id: "B-1",
     protocolVersion: "2025-06-18",
   });
+  // Opted in (a token-exchange policy on the route): the hairpin carries the client's token instead.
+  seen.length = 0;
+  const optedIn = {
+    ...server1,
+    name: "server1b",
+    credential: "Bearer server-secret",
+    forwardClientToken: true,
+  };
+  await binder.acquire(claims, optedIn, "2", (n) => client.get(n));
+  assertEquals(seen[0].headers.get("authorization"), "Bearer user-token");
+  assertFalse(seen[0].headers.has("cookie"));
 });

@@ -116,13 +116,15 @@ Deno.test("routing table: route per served name with path, hostname and hints", 
 Deno.test("session map: bind, invalidate, close; an upstream failure forgets its backend sessions", () => {
   const log = new InMemoryEventLog(8);
   const sessions = log.project(sessionMapProjection);
-  log.append({ type: "SessionOpened", session: "g1", protocolVersion: "2025-11-25", expiresAt: 10 });
+  const later = Date.now() + 60_000;
+  log.append({ type: "SessionOpened", session: "g1", protocolVersion: "2025-11-25", expiresAt: later });
   log.append({
     type: "BackendSessionBound",
     session: "g1",
     server: "a",
     backendSession: "b1",
     protocolVersion: "2025-06-18",
+    expiresAt: later,
   });
   assertEquals(backendSessionOf(sessions.state, "g1", "a"), { id: "b1", protocolVersion: "2025-06-18" });
   log.append({
@@ -142,22 +144,65 @@ Deno.test("session map: bind, invalidate, close; an upstream failure forgets its
     retryInMs: 1,
   });
   assertEquals(backendSessionOf(sessions.state, "g1", "a"), undefined);
-  log.append({ type: "SessionClosed", session: "g1", reason: "deleted" });
+  log.append({ type: "SessionClosed", session: "g1", reason: "deleted", expiresAt: later });
   assertEquals(sessions.state.open.size, 0);
-  assertEquals(sessions.state.closed.get("g1"), 10);
-  log.append({ type: "SessionClosed", session: "g1", reason: "expired" });
+  assertEquals(sessions.state.closed.get("g1"), later);
+  log.append({ type: "SessionClosed", session: "g1", reason: "expired", expiresAt: later });
   assertEquals(sessions.state.closed.size, 0);
+});
+
+Deno.test("session map: nothing moves a session backwards; unknown sessions are adopted with their expiry", () => {
+  const log = new InMemoryEventLog(8);
+  const sessions = log.project(sessionMapProjection);
+  const later = Date.now() + 60_000;
+  const bound = (session: string) =>
+    log.append({
+      type: "BackendSessionBound",
+      session,
+      server: "a",
+      backendSession: "b",
+      protocolVersion: "2025-06-18",
+      expiresAt: later,
+    });
+  // A DELETE that won the race against the first call's backend session: the late binding is ignored.
+  log.append({ type: "SessionOpened", session: "g1", protocolVersion: "2025-11-25", expiresAt: later });
+  log.append({ type: "SessionClosed", session: "g1", reason: "deleted", expiresAt: later });
+  bound("g1");
+  assertEquals(sessions.state.open.has("g1"), false);
+  log.append({ type: "SessionOpened", session: "g1", protocolVersion: "2025-11-25", expiresAt: later });
+  assertEquals(sessions.state.open.has("g1"), false, "a closed session never reopens");
+  // Opened by another replica: adopted with the token's expiry, so the sweeper can end it.
+  bound("g2");
+  assertEquals(sessions.state.open.get("g2")?.expiresAt, later);
+  // An already expired token leaves no tombstone.
+  log.append({ type: "SessionClosed", session: "g3", reason: "deleted", expiresAt: Date.now() - 1 });
+  assertEquals(sessions.state.closed.has("g3"), false);
+});
+
+Deno.test("session map: tombstones are bounded, oldest forgotten first", async () => {
+  const { MAX_TOMBSTONES } = await import("../src/session/session_map.ts");
+  const log = new InMemoryEventLog(8);
+  const sessions = log.project(sessionMapProjection);
+  const later = Date.now() + 60_000;
+  for (let i = 0; i <= MAX_TOMBSTONES; i++) {
+    log.append({ type: "SessionClosed", session: `s${i}`, reason: "deleted", expiresAt: later });
+  }
+  assertEquals(sessions.state.closed.size, MAX_TOMBSTONES);
+  assertEquals(sessions.state.closed.has("s0"), false);
+  assertEquals(sessions.state.closed.has(`s${MAX_TOMBSTONES}`), true);
 });
 
 Deno.test("event log: bounded tail, subscribe from a position, counts by type", () => {
   const log = new InMemoryEventLog(4);
-  for (let i = 0; i < 10; i++) log.append({ type: "SessionClosed", session: `s${i}`, reason: "expired" });
+  for (let i = 0; i < 10; i++) {
+    log.append({ type: "SessionClosed", session: `s${i}`, reason: "expired", expiresAt: 0 });
+  }
   assertEquals(log.recent().map((e) => e.seq), [7, 8, 9, 10]);
   const seen: number[] = [];
   const stop = log.subscribe((e) => seen.push(e.seq), 9);
-  log.append({ type: "SessionClosed", session: "x", reason: "expired" });
+  log.append({ type: "SessionClosed", session: "x", reason: "expired", expiresAt: 0 });
   stop();
-  log.append({ type: "SessionClosed", session: "y", reason: "expired" });
+  log.append({ type: "SessionClosed", session: "y", reason: "expired", expiresAt: 0 });
   assertEquals(seen, [9, 10, 11]);
   assertEquals(log.counts(), { SessionClosed: 12 });
 });
@@ -168,7 +213,7 @@ Deno.test("event log: a listener that appends sees log order preserved", () => {
   log.subscribe((e) => {
     order.push(`${e.type}#${e.seq}`);
     if (e.type === "SessionOpened") {
-      log.append({ type: "SessionClosed", session: e.session, reason: "deleted" });
+      log.append({ type: "SessionClosed", session: e.session, reason: "deleted", expiresAt: 1 });
     }
   });
   log.append({ type: "SessionOpened", session: "s", protocolVersion: "v", expiresAt: 1 });

@@ -4,12 +4,12 @@
  * them on its own GET stream. Closed when the gateway session ends or the backend session is dropped.
  */
 import type { EventLog } from "../events/log.ts";
-import type { ServerConfig } from "../events/types.ts";
+import type { ServerConfig } from "../config/schema.ts";
 import { parseSse } from "../mcp/sse.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 import type { Logger } from "../observe/log.ts";
-import { backendHeaders } from "./backend_sessions.ts";
-import type { Relay } from "./forward.ts";
+import { backendSessionHeaders } from "../mcp/backend_headers.ts";
+import type { Relay } from "./relay.ts";
 import type { NotificationHub } from "./notifications.ts";
 
 export class BackendStreams {
@@ -34,7 +34,7 @@ export class BackendStreams {
     this.#open.set(key, abort);
     (async () => {
       try {
-        const headers = backendHeaders(server, binding);
+        const headers = backendSessionHeaders(server, binding);
         headers.accept = "text/event-stream";
         delete headers["content-type"];
         const res = await fetch(server.url, { method: "GET", headers, signal: abort.signal });
@@ -47,7 +47,7 @@ export class BackendStreams {
           return;
         }
         for await (const event of parseSse(res.body)) {
-          if (event.data) this.hub.sendJson(session, relay.rewrite(event.data));
+          if (event.data) this.hub.sendJson(session, await relay.rewrite(event.data));
         }
       } catch (e) {
         if (!abort.signal.aborted) {

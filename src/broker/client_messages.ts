@@ -1,55 +1,48 @@
 /**
  * Messages from the client that are not requests: answers to a backend's request (routed back to the
  * backend session that asked, with its own id restored) and notifications (cancellation of an in-flight
- * call reaches the backend running it; the rest concern only the gateway).
+ * call reaches the backend running it; the rest concern only the gateway). Both are found through the
+ * session store, so they reach the right backend whichever path or replica carried the call.
  */
+import type { Admitted } from "../admission/admit.ts";
 import type { JsonRpcMessage } from "../mcp/jsonrpc.ts";
 import { replaceId } from "../mcp/jsonrpc.ts";
+import type { CallRoute } from "../session/store.ts";
+import { postOnSession } from "./backend_transport.ts";
 import type { BrokerContext } from "./context.ts";
-import { backendHeaders } from "./backend_sessions.ts";
 import type { ForwardDeps } from "./forward.ts";
-import type { AuthenticatedSession } from "./session.ts";
-
-async function post(url: string, headers: Record<string, string>, body: string): Promise<number> {
-  try {
-    const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
-    await res.body?.cancel();
-    return res.status;
-  } catch {
-    return 502;
-  }
-}
 
 export async function handleClientMessage(
   ctx: BrokerContext,
   deps: ForwardDeps,
-  session: AuthenticatedSession,
+  session: Admitted,
   message: Exclude<JsonRpcMessage, { kind: "request" }>,
   text: string,
 ): Promise<Response> {
-  const headers = { "mcp-session-id": session.token };
+  const accepted = () => new Response(null, { status: 202, headers: { "mcp-session-id": session.token } });
+  const sessionId = session.claims.id;
   if (message.kind === "response") {
-    const pending = deps.pending.take(session.claims.id, message.id);
-    if (!pending) {
+    const relayed = await deps.store.takeRelayed(sessionId, message.id);
+    if (!relayed) {
       ctx.logger.debug("client answered a request nobody is waiting for", { id: message.rawId });
-      return new Response(null, { status: 202, headers });
+      return accepted();
     }
-    const status = await post(
-      pending.server.url,
-      backendHeaders(pending.server, pending.binding),
-      replaceId(text, pending.backendRawId),
-    );
+    const status = await send(ctx, relayed, replaceId(text, relayed.backendRawId));
     if (status >= 400) {
-      ctx.logger.warn("backend refused the client's answer", { server: pending.server.name, status });
+      ctx.logger.warn("backend refused the client's answer", { server: relayed.server, status });
     }
-    return new Response(null, { status: 202, headers });
+    return accepted();
   }
   if (message.method === "notifications/cancelled" && message.params?.requestId !== undefined) {
-    const key = `${session.claims.id}\0${JSON.stringify(message.params.requestId)}`;
-    const inflight = deps.inflight.get(key);
-    if (inflight) {
-      await post(inflight.server.url, backendHeaders(inflight.server, inflight.binding), text);
-    }
+    const call = await deps.store.call(sessionId, JSON.stringify(message.params.requestId));
+    if (call) await send(ctx, call, text);
   }
-  return new Response(null, { status: 202, headers });
+  return accepted();
+}
+
+/** Posts to the backend session a call ran on, if its server is still configured. */
+function send(ctx: BrokerContext, route: CallRoute, body: string): Promise<number> {
+  const server = ctx.upstreams.state.servers.get(route.server)?.config;
+  if (!server) return Promise.resolve(404);
+  return postOnSession(server, { id: route.backendSession, protocolVersion: route.protocolVersion }, body);
 }

@@ -1,21 +1,26 @@
 /** What every broker handler reads: projection views (synchronous, never awaited) and the edges' services. */
+import type { Admission } from "../admission/admit.ts";
+import type { OriginPolicy } from "../admission/origin.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
 import type { GatewayMetrics } from "../observe/metrics.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { SessionMapState } from "../session/session_map.ts";
+import type { SessionStore } from "../session/store.ts";
 import type { TokenService } from "../session/tokens.ts";
 
-export interface BrokerOptions {
+export interface BrokerOptions extends OriginPolicy {
   /** Largest accepted POST body; larger ones get 413. */
   maxBodyBytes: number;
   /** Keep-alive comment period on GET streams, so idle proxies do not cut them. */
   keepAliveMs: number;
-  /** Browser origins allowed besides loopback ones and the public host; "*" allows any. */
-  allowedOrigins: readonly string[] | "*";
-  /** Host header values accepted; "*" accepts any. */
-  allowedHosts: readonly string[] | "*";
+  /** GET streams one session may hold open at once. */
+  maxStreamsPerSession: number;
+  /** GET streams the broker holds open at once, over all sessions. */
+  maxStreams: number;
+  /** How long a failed server's tools answer "unavailable" (retryable) rather than "unknown tool". */
+  unavailableGraceMs: number;
 }
 
 export interface BrokerContext {
@@ -24,6 +29,8 @@ export interface BrokerContext {
   routing: ProjectionView<{ base: UpstreamsState; view: RoutingState }>;
   sessions: ProjectionView<SessionMapState>;
   tokens: TokenService;
+  admission: Admission;
+  store: SessionStore;
   metrics: GatewayMetrics;
   logger: Logger;
   options: BrokerOptions;

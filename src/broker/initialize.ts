@@ -2,12 +2,10 @@
  * `initialize`: negotiates the protocol version and issues a gateway session — a signed token that any
  * replica and the router can verify without shared state.
  */
+import { normalizeClientCapabilities } from "../mcp/client_capabilities.ts";
 import { GATEWAY_INFO, negotiateProtocolVersion } from "../mcp/protocol.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
 import type { BrokerContext } from "./context.ts";
-
-/** Only these client capabilities are carried (in the token) and ever declared to backends for the client. */
-const FORWARDABLE_CAPABILITIES = ["roots", "sampling", "elicitation"];
 
 /** What the gateway offers: the union of what it aggregates and routes. */
 export const GATEWAY_CAPABILITIES = {
@@ -24,10 +22,8 @@ export async function handleInitialize(
   rawId: string,
 ): Promise<Response> {
   const protocolVersion = negotiateProtocolVersion(params?.protocolVersion);
-  const declared = (params?.capabilities ?? {}) as Record<string, unknown>;
-  const capabilities = Object.fromEntries(
-    Object.entries(declared).filter(([key]) => FORWARDABLE_CAPABILITIES.includes(key)),
-  );
+  // Only what backends may be told is kept: the token stays small whatever the client declares.
+  const capabilities = normalizeClientCapabilities(params?.capabilities);
   const { token, claims } = await ctx.tokens.mintSession(protocolVersion, capabilities);
   ctx.log.append({
     type: "SessionOpened",

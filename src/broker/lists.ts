@@ -4,23 +4,11 @@
  */
 import { GatewayError } from "../mcp/errors.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
+import type { Admitted } from "../admission/admit.ts";
+import type { MethodRoute } from "../mcp/methods.ts";
 import type { AggregatedView } from "../routing/aggregate.ts";
 import { toolsFor } from "../routing/tool_view.ts";
 import type { BrokerContext } from "./context.ts";
-import type { AuthenticatedSession } from "./session.ts";
-
-const LISTS = {
-  "tools/list": { view: "tools", field: "tools" },
-  "prompts/list": { view: "prompts", field: "prompts" },
-  "resources/list": { view: "resources", field: "resources" },
-  "resources/templates/list": { view: "templates", field: "resourceTemplates" },
-} as const;
-
-export type ListMethod = keyof typeof LISTS;
-
-export function isListMethod(method: string): method is ListMethod {
-  return method in LISTS;
-}
 
 function filtered(view: AggregatedView, allowed: readonly string[] | undefined): string {
   if (!allowed) return view.json;
@@ -31,10 +19,10 @@ function filtered(view: AggregatedView, allowed: readonly string[] | undefined):
 export function handleList(
   ctx: BrokerContext,
   req: Request,
-  method: ListMethod,
+  route: Extract<MethodRoute, { answer: "list" }>,
   params: Record<string, unknown> | undefined,
   rawId: string,
-  session: AuthenticatedSession,
+  session: Admitted,
 ): Response {
   // Every list fits in one page: a cursor from a client can only be one we never issued.
   if (params?.cursor !== undefined) {
@@ -44,7 +32,7 @@ export function handleList(
       rawId,
     );
   }
-  const { view: key, field } = LISTS[method];
+  const { list: key, field } = route;
   const catalog = ctx.routing.state.view.catalog;
   let view: AggregatedView = catalog[key];
   let json = view.json;

@@ -3,24 +3,28 @@
  * GET opens the notification stream, DELETE ends the session. Every failure is a {@link GatewayError}, so the
  * status code and JSON-RPC error for each problem are decided in one place.
  */
+import type { Admitted, InboundRequest } from "../admission/admit.ts";
 import { GatewayError } from "../mcp/errors.ts";
-import { parseJsonRpc, resultText } from "../mcp/jsonrpc.ts";
-import { isSupportedProtocolVersion } from "../mcp/protocol.ts";
+import { type JsonRpcMessage, parseJsonRpc, resultText } from "../mcp/jsonrpc.ts";
+import { contentTypeProblem, postAcceptProblem } from "../mcp/media.ts";
+import { methodRoute, metricMethod } from "../mcp/methods.ts";
 import { readBody } from "./body.ts";
 import { handleClientMessage } from "./client_messages.ts";
 import type { BrokerContext } from "./context.ts";
 import type { ForwardDeps } from "./forward.ts";
 import { handleInitialize } from "./initialize.ts";
-import { handleList, isListMethod } from "./lists.ts";
+import { handleList } from "./lists.ts";
 import type { NotificationHub } from "./notifications.ts";
-import { checkOrigin } from "./origin.ts";
-import { forwardRouted, ROUTED_METHODS } from "./routed.ts";
-import { authenticate } from "./session.ts";
+import { forwardRouted } from "./routed.ts";
 
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 export interface McpEndpoint {
   handle(req: Request): Promise<Response>;
+}
+
+function inbound(req: Request, rawId?: string): InboundRequest {
+  return { header: (name) => req.headers.get(name), host: req.headers.get("host"), rawId };
 }
 
 export function createMcpEndpoint(
@@ -29,15 +33,15 @@ export function createMcpEndpoint(
   deps: ForwardDeps,
 ): McpEndpoint {
   async function post(req: Request): Promise<Response> {
-    const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    if (type !== "application/json") {
+    const typeProblem = contentTypeProblem(req.headers.get("content-type"));
+    if (typeProblem) {
       await req.body?.cancel();
-      throw new GatewayError(
-        "content-type",
-        `Unsupported Media Type: Content-Type must be application/json, got ${
-          JSON.stringify(type || "(none)")
-        }`,
-      );
+      throw new GatewayError("content-type", typeProblem);
+    }
+    const acceptProblem = postAcceptProblem(req.headers.get("accept"));
+    if (acceptProblem) {
+      await req.body?.cancel();
+      throw new GatewayError("not-acceptable", acceptProblem);
     }
     const text = await readBody(req, ctx.options.maxBodyBytes);
     const { message } = parseJsonRpc(text);
@@ -55,73 +59,73 @@ export function createMcpEndpoint(
     }
   }
 
-  async function dispatch(
-    req: Request,
-    text: string,
-    message: ReturnType<typeof parseJsonRpc>["message"],
-  ): Promise<Response> {
-    if (message.kind === "request" && message.method === "initialize") {
-      return handleInitialize(ctx, message.params, message.rawId);
+  async function dispatch(req: Request, text: string, message: JsonRpcMessage): Promise<Response> {
+    const rawId = message.kind === "request" ? message.rawId : "null";
+    const route = message.kind === "request" ? methodRoute(message.method) : undefined;
+    if (route?.answer === "lifecycle" && message.kind === "request") {
+      return handleInitialize(ctx, message.params, rawId);
     }
-    const rawId = message.kind === "notification" ? "null" : message.rawId;
-    const session = await authenticate(req, ctx, rawId);
-    const version = req.headers.get("mcp-protocol-version");
-    if (version !== null && !isSupportedProtocolVersion(version)) {
-      throw new GatewayError(
-        "invalid-request",
-        `Bad Request: unsupported MCP-Protocol-Version ${version}`,
-        rawId,
-      );
-    }
-    const sessionHeader = { "mcp-session-id": session.token };
+    const session = await ctx.admission.admit(inbound(req, rawId));
     if (message.kind !== "request") return handleClientMessage(ctx, deps, session, message, text);
     const { method, params } = message;
-    if (isListMethod(method)) return handleList(ctx, req, method, params, rawId, session);
-    if (ROUTED_METHODS.has(method)) {
-      return forwardRouted(ctx, deps, req, session, method, params, text, rawId);
-    }
-    switch (method) {
-      case "ping":
-        return json(resultText(rawId, "{}"), sessionHeader);
-      case "logging/setLevel": {
-        const level = params?.level;
-        if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
-          throw new GatewayError(
-            "invalid-params",
-            `Invalid params: level must be one of ${LOG_LEVELS.join(", ")}`,
-            rawId,
-          );
-        }
-        await deps.backends.setLevel(session.claims.id, level, ctx.upstreams.state.servers);
-        return json(resultText(rawId, "{}"), sessionHeader);
-      }
+    switch (route?.answer) {
+      case "list":
+        return handleList(ctx, req, route, params, rawId, session);
+      case "backend":
+        return forwardRouted(ctx, deps, req, session, method, params, text, rawId);
+      case "gateway":
+        return answerGateway(session, method, params, rawId);
       default:
         throw new GatewayError("method-not-found", `Method not found: ${method}`, rawId);
     }
   }
 
+  /** Methods the gateway answers itself. */
+  async function answerGateway(
+    session: Admitted,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    rawId: string,
+  ): Promise<Response> {
+    if (method === "logging/setLevel") {
+      const level = params?.level;
+      if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
+        throw new GatewayError(
+          "invalid-params",
+          `Invalid params: level must be one of ${LOG_LEVELS.join(", ")}`,
+          rawId,
+        );
+      }
+      await deps.binder.setLevel(session.claims.id, level, ctx.upstreams.state.servers);
+    }
+    // ping, and setLevel once applied: an empty result.
+    return new Response(resultText(rawId, "{}"), {
+      headers: { "mcp-session-id": session.token, "content-type": "application/json" },
+    });
+  }
+
   async function get(req: Request): Promise<Response> {
     const accept = req.headers.get("accept") ?? "*/*";
-    if (!/text\/event-stream|\*\/\*/.test(accept)) {
+    if (!/text\/event-stream|text\/\*|\*\/\*/.test(accept)) {
       // Spec: a server that does not offer an SSE stream for this request answers 405.
       return new Response("GET /mcp serves text/event-stream only", {
         status: 405,
         headers: { allow: "POST, GET, DELETE" },
       });
     }
-    const session = await authenticate(req, ctx);
+    const session = await ctx.admission.admit(inbound(req));
     return hub.open(session.claims.id, { "mcp-session-id": session.token });
   }
 
   async function del(req: Request): Promise<Response> {
-    const session = await authenticate(req, ctx);
-    const id = session.claims.id;
-    // Close the backends first: the projection forgets them once the session is closed.
-    const closing = deps.backends.closeAll(id, ctx.upstreams.state.servers);
-    ctx.log.append({ type: "SessionClosed", session: id, reason: "deleted" });
+    const session = await ctx.admission.admit(inbound(req));
+    const { id, expiresAt } = session.claims;
+    // Close the backends first: the projection forgets them once the session is closed. A backend session
+    // still being opened is closed by the binder when it sees the session gone.
+    const closing = deps.binder.closeAll(id, ctx.upstreams.state.servers);
+    ctx.log.append({ type: "SessionClosed", session: id, reason: "deleted", expiresAt });
     ctx.tokens.forget(session.token);
-    deps.backends.forget(id);
-    deps.pending.dropSession(id);
+    await deps.store.dropSession(id);
     closing.catch(() => {});
     return new Response(null, { status: 200 });
   }
@@ -129,7 +133,7 @@ export function createMcpEndpoint(
   return {
     async handle(req) {
       try {
-        checkOrigin(req, ctx.options);
+        ctx.admission.checkOrigin(inbound(req));
         switch (req.method) {
           case "POST":
             return await post(req);
@@ -152,31 +156,4 @@ export function createMcpEndpoint(
       }
     },
   };
-}
-
-function json(body: string, headers: Record<string, string>): Response {
-  return new Response(body, { headers: { ...headers, "content-type": "application/json" } });
-}
-
-/** Keeps metric label cardinality bounded: clients choose method names. */
-const KNOWN_METHODS = new Set([
-  "initialize",
-  "ping",
-  "tools/list",
-  "tools/call",
-  "prompts/list",
-  "prompts/get",
-  "resources/list",
-  "resources/templates/list",
-  "resources/read",
-  "resources/subscribe",
-  "resources/unsubscribe",
-  "completion/complete",
-  "logging/setLevel",
-  "(response)",
-]);
-function metricMethod(method: string): string {
-  return KNOWN_METHODS.has(method) || method.startsWith("notifications/") && method.length < 64
-    ? method
-    : "other";
 }

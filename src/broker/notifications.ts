@@ -5,6 +5,7 @@
  */
 import type { EventLog } from "../events/log.ts";
 import type { Catalog } from "../routing/tool_view.ts";
+import { GatewayError } from "../mcp/errors.ts";
 import { formatSse } from "../mcp/sse.ts";
 
 const LIST_CHANGED: [keyof Catalog, string][] = [
@@ -23,6 +24,13 @@ function versions(catalog: Catalog): Record<keyof Catalog, number> {
   };
 }
 
+/** Bounds on open GET streams: each holds a response open and costs tens of KiB. */
+export interface StreamLimits {
+  perSession: number;
+  total: number;
+  keepAliveMs: number;
+}
+
 interface Stream {
   session: string;
   send(text: string): boolean;
@@ -35,7 +43,9 @@ export class NotificationHub {
   #encoder = new TextEncoder();
   #unsubscribe: () => void;
 
-  constructor(log: EventLog, catalog: () => Catalog, private readonly keepAliveMs: number) {
+  #size = 0;
+
+  constructor(log: EventLog, catalog: () => Catalog, private readonly limits: StreamLimits) {
     this.#versions = versions(catalog());
     this.#unsubscribe = log.subscribe((event) => {
       if (event.type === "SessionClosed") this.closeSession(event.session);
@@ -49,13 +59,31 @@ export class NotificationHub {
 
   /** Number of open GET streams (for status and tests). */
   get size(): number {
-    let n = 0;
-    for (const list of this.#streams.values()) n += list.length;
-    return n;
+    return this.#size;
   }
 
-  /** Opens a GET stream for `session`; the response stays open until the client leaves or the session ends. */
+  /**
+   * Opens a GET stream for `session`; the response stays open until the client leaves or the session ends.
+   * Beyond the limits the client gets 429: a session needs one stream, a few at most.
+   */
   open(session: string, headers: HeadersInit): Response {
+    const held = this.#streams.get(session)?.length ?? 0;
+    if (held >= this.limits.perSession) {
+      throw new GatewayError(
+        "too-many-streams",
+        `Too Many Requests: this session already has ${held} open GET streams (limit ${this.limits.perSession})`,
+        "null",
+        { retryAfterMs: 1_000 },
+      );
+    }
+    if (this.#size >= this.limits.total) {
+      throw new GatewayError(
+        "too-many-streams",
+        `Too Many Requests: the gateway holds its limit of ${this.limits.total} open GET streams`,
+        "null",
+        { retryAfterMs: 5_000 },
+      );
+    }
     let stream!: Stream;
     let keepAlive: ReturnType<typeof setInterval>;
     const body = new ReadableStream<Uint8Array>({
@@ -80,9 +108,10 @@ export class NotificationHub {
         const list = this.#streams.get(session) ?? [];
         list.push(stream);
         this.#streams.set(session, list);
+        this.#size++;
         // An SSE comment: invisible to clients, keeps intermediaries from timing out an idle stream.
         stream.send(": connected\n\n");
-        keepAlive = setInterval(() => stream.send(": keep-alive\n\n"), this.keepAliveMs);
+        keepAlive = setInterval(() => stream.send(": keep-alive\n\n"), this.limits.keepAliveMs);
       },
       cancel: () => {
         clearInterval(keepAlive);
@@ -97,7 +126,10 @@ export class NotificationHub {
   }
 
   #remove(stream: Stream) {
-    const list = this.#streams.get(stream.session)?.filter((s) => s !== stream) ?? [];
+    const before = this.#streams.get(stream.session);
+    if (!before?.includes(stream)) return;
+    const list = before.filter((s) => s !== stream);
+    this.#size--;
     if (list.length) this.#streams.set(stream.session, list);
     else this.#streams.delete(stream.session);
   }
@@ -124,7 +156,9 @@ export class NotificationHub {
   }
 
   closeSession(session: string): void {
-    for (const stream of this.#streams.get(session) ?? []) stream.close();
+    const list = this.#streams.get(session) ?? [];
+    for (const stream of list) stream.close();
+    this.#size -= list.length;
     this.#streams.delete(session);
   }
 

@@ -6,10 +6,9 @@
 import { prefixUri } from "../routing/aggregate.ts";
 import { decideRoute } from "../routing/decide.ts";
 import type { BrokerContext } from "./context.ts";
-import { forward, type ForwardDeps, type ForwardOptions, Relay } from "./forward.ts";
-import type { AuthenticatedSession } from "./session.ts";
-
-export { ROUTED_METHODS } from "../routing/decide.ts";
+import type { Admitted } from "../admission/admit.ts";
+import { forward, type ForwardDeps, type ForwardOptions } from "./forward.ts";
+import { Relay } from "./relay.ts";
 
 /** `contents[].uri` of a `resources/read` result, back to the URIs the client knows. */
 function servedContents(prefix: string) {
@@ -28,7 +27,7 @@ export async function forwardRouted(
   ctx: BrokerContext,
   deps: ForwardDeps,
   req: Request,
-  session: AuthenticatedSession,
+  session: Admitted,
   method: string,
   params: Record<string, unknown> | undefined,
   text: string,
@@ -49,13 +48,9 @@ export async function forwardRouted(
   const res = await forward(ctx, deps, req, session, decision.body, server, rawId, options);
   if (method === "resources/subscribe" && res.ok) {
     // Updates for a subscription arrive on the backend session's own GET stream.
-    const binding = await deps.backends.acquire(session.claims, server);
-    deps.streams.ensure(
-      session.claims.id,
-      server,
-      binding,
-      new Relay(ctx, deps, session.claims.id, server, binding),
-    );
+    const binding = await deps.binder.acquire(session.claims, server, rawId);
+    const relay = new Relay(deps.store, ctx.logger, session.claims.id, server, binding);
+    deps.streams.ensure(session.claims.id, server, binding, relay);
   }
   return res;
 }

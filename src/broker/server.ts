@@ -2,32 +2,37 @@
  * The broker's HTTP surface as one `Request → Response` function (web standards; `Deno.serve` is only the
  * adapter), so tests can call it directly and the route table reads in one place.
  */
-import { BackendSessions } from "./backend_sessions.ts";
+import { BackendBinder } from "../session/backend_binder.ts";
+import { openDirect } from "./backend_transport.ts";
 import { BackendStreams } from "./backend_streams.ts";
-import { PendingRequests } from "./client_requests.ts";
-import { type ForwardDeps, Relay } from "./forward.ts";
+import type { ForwardDeps } from "./forward.ts";
 import type { BrokerContext } from "./context.ts";
 import { handleDebug } from "./debug.ts";
 import { createMcpEndpoint } from "./mcp_endpoint.ts";
 import { NotificationHub } from "./notifications.ts";
 import { handleProtectedResource } from "./oauth.ts";
+import { Relay } from "./relay.ts";
 import { handleStatus } from "./status.ts";
 
 export interface Broker {
   /** `info` is what `Deno.serve` passes; without it the request is treated as remote. */
   handler: (req: Request, info?: { remoteAddr: Deno.Addr }) => Promise<Response>;
   hub: NotificationHub;
-  backends: BackendSessions;
+  binder: BackendBinder;
   /** Ends every session whose token has expired (their backend sessions too). */
   sweepExpired(now?: number): void;
   close(): void;
 }
 
 export function createBroker(ctx: BrokerContext): Broker {
-  const hub = new NotificationHub(ctx.log, () => ctx.routing.state.view.catalog, ctx.options.keepAliveMs);
-  const backends = new BackendSessions(ctx.log, ctx.sessions);
+  const hub = new NotificationHub(ctx.log, () => ctx.routing.state.view.catalog, {
+    perSession: ctx.options.maxStreamsPerSession,
+    total: ctx.options.maxStreams,
+    keepAliveMs: ctx.options.keepAliveMs,
+  });
+  const binder = new BackendBinder(ctx.log, ctx.sessions, ctx.store, openDirect);
   const streams = new BackendStreams(ctx.log, hub, ctx.logger);
-  const deps: ForwardDeps = { backends, streams, pending: new PendingRequests(), inflight: new Map() };
+  const deps: ForwardDeps = { binder, streams, store: ctx.store };
   const mcp = createMcpEndpoint(ctx, hub, deps);
   // A client that can answer requests (roots, sampling, elicitation) must also hear those a backend sends
   // outside any call: they come on the backend session's GET stream. Backend sessions bound by either data
@@ -38,7 +43,12 @@ export function createBroker(ctx: BrokerContext): Broker {
     const server = ctx.upstreams.state.servers.get(event.server)?.config;
     if (!server) return;
     const binding = { id: event.backendSession, protocolVersion: event.protocolVersion };
-    streams.ensure(event.session, server, binding, new Relay(ctx, deps, event.session, server, binding));
+    streams.ensure(
+      event.session,
+      server,
+      binding,
+      new Relay(ctx.store, ctx.logger, event.session, server, binding),
+    );
   });
 
   const handler = async (req: Request, info?: { remoteAddr: Deno.Addr }): Promise<Response> => {
@@ -72,16 +82,24 @@ export function createBroker(ctx: BrokerContext): Broker {
   return {
     handler,
     hub,
-    backends,
+    binder,
     sweepExpired(now = Date.now()) {
       const { open, closed } = ctx.sessions.state;
       for (const [id, session] of [...open]) {
         if (session.expiresAt > now) continue;
-        backends.closeAll(id, ctx.upstreams.state.servers).catch(() => {});
-        ctx.log.append({ type: "SessionClosed", session: id, reason: "expired" });
+        binder.closeAll(id, ctx.upstreams.state.servers).catch(() => {});
+        ctx.log.append({
+          type: "SessionClosed",
+          session: id,
+          reason: "expired",
+          expiresAt: session.expiresAt,
+        });
+        ctx.store.dropSession(id).catch(() => {});
       }
       for (const [id, expiresAt] of [...closed]) {
-        if (expiresAt <= now) ctx.log.append({ type: "SessionClosed", session: id, reason: "expired" });
+        if (expiresAt <= now) {
+          ctx.log.append({ type: "SessionClosed", session: id, reason: "expired", expiresAt });
+        }
       }
     },
     close() {

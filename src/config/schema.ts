@@ -26,6 +26,13 @@ export const ServerConfigSchema = z.object({
   credentialFile: z.string().min(1).optional(),
   /** Environment variable holding the credential. */
   credentialEnv: z.string().min(1).optional(),
+  /**
+   * Envoy path only: let the client's own `Authorization` travel on to this server's route, for a policy
+   * there that exchanges it (e.g. a Kuadrant AuthPolicy doing token exchange). Off by default: MCP forbids
+   * token passthrough, so without such a policy the backend would receive a token meant for the gateway.
+   * Unset means false.
+   */
+  forwardClientToken: z.boolean().optional(),
 }).strict();
 
 export const VirtualServerSchema = z.object({

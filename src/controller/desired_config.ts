@@ -238,6 +238,7 @@ export function deriveDesired(objects: ObservedObjects): DesiredConfig {
         enabled: true,
         toolPrefix,
       };
+      if (server.spec.forwardClientToken) entry.forwardClientToken = true;
       if (credential) {
         credentials.set(credential.key, credential);
         entry.credentialFile = `${CREDENTIALS_MOUNT}/${credential.key}`;

@@ -37,6 +37,8 @@ export const MCPServerSchema = z.object({
     toolPrefix: z.string().default(""),
     path: z.string().default("/mcp"),
     credentialRef: credentialRef.optional(),
+    /** See the config file's `forwardClientToken`: Envoy path only, for a token-exchange policy. */
+    forwardClientToken: z.boolean().optional(),
   }).loose(),
   status: z.record(z.string(), z.unknown()).optional(),
 }).loose();

@@ -94,6 +94,11 @@ export type GatewayEvent =
     /** Backend `mcp-session-id` ("" when the backend is stateless). */
     backendSession: string;
     protocolVersion: string;
+    /**
+     * The gateway session's expiry (from its token), so a session this log never saw open (opened by
+     * another replica) is adopted with its real lifetime and swept like any other.
+     */
+    expiresAt: number;
   }
   | {
     type: "BackendSessionInvalidated";
@@ -102,7 +107,13 @@ export type GatewayEvent =
     backendSession: string;
     reason: string;
   }
-  | { type: "SessionClosed"; session: string; reason: "deleted" | "expired" }
+  | {
+    type: "SessionClosed";
+    session: string;
+    reason: "deleted" | "expired";
+    /** The token's expiry: until then a deleted session's token must still be refused. */
+    expiresAt: number;
+  }
   | { type: "ResourceObserved"; resource: ObservedResource }
   | { type: "ResourceDeleted"; kind: string; namespace: string; name: string };
 

@@ -20,6 +20,7 @@ export type GatewayErrorKind =
   | "upstream-unavailable"
   | "upstream-error"
   | "forbidden"
+  | "too-many-streams"
   | "internal";
 
 const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
@@ -40,28 +41,55 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "upstream-unavailable": { status: 502, code: RpcCode.InternalError },
   "upstream-error": { status: 502, code: RpcCode.InternalError },
   "forbidden": { status: 403, code: RpcCode.InvalidRequest },
+  "too-many-streams": { status: 429, code: RpcCode.InvalidRequest },
   "internal": { status: 500, code: RpcCode.InternalError },
 };
 
-/** An error a client gets told about. `id` is the raw JSON text of the request id, when known. */
+/** Extra facts for the client: JSON-RPC `error.data`, and when a retry may succeed. */
+export interface GatewayErrorDetails {
+  /** Becomes the JSON-RPC error's `data`. */
+  data?: Record<string, unknown>;
+  /** Sent as `Retry-After` (rounded up to seconds); marks the error retryable. */
+  retryAfterMs?: number;
+}
+
+/** An error a client gets told about. `rawId` is the raw JSON text of the request id, when known. */
 export class GatewayError extends Error {
   readonly status: number;
   readonly code: number;
-  constructor(readonly kind: GatewayErrorKind, message: string, readonly rawId: string = "null") {
+  constructor(
+    readonly kind: GatewayErrorKind,
+    message: string,
+    readonly rawId: string = "null",
+    readonly details: GatewayErrorDetails = {},
+  ) {
     super(message);
     this.status = MAPPING[kind].status;
     this.code = MAPPING[kind].code;
   }
 
+  /** The same error, answering another request id. */
+  withId(rawId: string): GatewayError {
+    return rawId === this.rawId ? this : new GatewayError(this.kind, this.message, rawId, this.details);
+  }
+
   /** The JSON-RPC error object as JSON text (ids are spliced raw so their type and digits survive). */
   body(): string {
+    const data = this.details.data ? `,"data":${JSON.stringify(this.details.data)}` : "";
     return `{"jsonrpc":"2.0","id":${this.rawId},"error":{"code":${this.code},"message":${
       JSON.stringify(this.message)
-    }}}`;
+    }${data}}}`;
+  }
+
+  /** Headers the answer carries besides its content type (`Retry-After` for retryable errors). */
+  headers(): Record<string, string> {
+    const after = this.details.retryAfterMs;
+    return after === undefined ? {} : { "retry-after": String(Math.max(1, Math.ceil(after / 1000))) };
   }
 
   toResponse(headers: HeadersInit = {}): Response {
     const h = new Headers(headers);
+    for (const [k, v] of Object.entries(this.headers())) h.set(k, v);
     h.set("content-type", "application/json");
     return new Response(this.body(), { status: this.status, headers: h });
   }

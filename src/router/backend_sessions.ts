@@ -1,106 +1,39 @@
 /**
- * Lazily opens the backend session for (gateway session, server) through the gateway itself, with the
- * client's own headers, and records it as a `BackendSessionBound` event. Concurrent first calls share one
- * initialize (single-flight), so a burst of calls on a fresh session creates exactly one backend session.
+ * The router's way to open backend sessions: its lazy `initialize` goes back through Envoy ("hairpin") so
+ * gateway policies on the backend's route apply to it, with a short-lived token bound to the target host
+ * that the body phase accepts ({@link acceptHairpin}). What identity the backend sees follows the one rule
+ * of `mcp/backend_headers.ts`: the server's credential, never the client's token (unless the server opted
+ * in, for a token-exchange policy on its route).
  */
-import type { EventLog } from "../events/log.ts";
-import type { Logger } from "../observe/log.ts";
-import type { BackendBinding } from "../session/session_map.ts";
-import type { SessionClaims, TokenService } from "../session/tokens.ts";
-import { initializeBackendSession } from "../upstream/backend_session.ts";
-import {
-  type BackendSessionBinder,
-  type BackendTarget,
-  HAIRPIN_HOST_HEADER,
-  HAIRPIN_TOKEN_HEADER,
-  ROUTER_OWNED_HEADERS,
-} from "./context.ts";
-
-/** Client headers that describe the client's own request or connection, not who the client is. */
-const NOT_PASSED = new Set<string>([
-  "host",
-  "content-length",
-  "content-type",
-  "accept",
-  "accept-encoding",
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "te",
-  "upgrade",
-  "mcp-session-id",
-  "mcp-protocol-version",
-  "last-event-id",
-  "user-agent",
-  "x-request-id",
-  HAIRPIN_HOST_HEADER,
-  HAIRPIN_TOKEN_HEADER,
-  ...ROUTER_OWNED_HEADERS,
-]);
-
-/** The client's identity-bearing headers (Authorization, cookies, custom ones) for the hairpin. */
-export function passThroughHeaders(client: ReadonlyMap<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of client) if (!k.startsWith(":") && !NOT_PASSED.has(k)) out[k] = v;
-  return out;
-}
+import { gatewayRequestHeaders, HAIRPIN_HOST_HEADER, HAIRPIN_TOKEN_HEADER } from "../mcp/backend_headers.ts";
+import { initializeBackendSession } from "../mcp/backend_session.ts";
+import { addressOf } from "../routing/routing_table.ts";
+import type { BackendOpener } from "../session/backend_binder.ts";
+import type { TokenService } from "../session/tokens.ts";
 
 export interface HairpinOptions {
   /** `host:port` of the Envoy listener the hairpin goes through. */
   privateHost: string;
   tokens: TokenService;
-  log: EventLog;
-  logger: Logger;
   /** Below Envoy's `message_timeout` (10 s in the shipped config), so the client gets our error, not a 504. */
   timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
-export class HairpinBackendSessions implements BackendSessionBinder {
-  #inflight = new Map<string, Promise<BackendBinding>>();
-  constructor(private readonly options: HairpinOptions) {}
-
-  bind(
-    claims: SessionClaims,
-    route: BackendTarget,
-    clientHeaders: ReadonlyMap<string, string>,
-  ): Promise<BackendBinding> {
-    const key = `${claims.id}\n${route.server}`;
-    let pending = this.#inflight.get(key);
-    if (!pending) {
-      pending = this.#open(claims, route, clientHeaders).finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, pending);
-    }
-    return pending;
-  }
-
-  async #open(
-    claims: SessionClaims,
-    route: BackendTarget,
-    clientHeaders: ReadonlyMap<string, string>,
-  ): Promise<BackendBinding> {
-    const { privateHost, tokens, log, logger } = this.options;
-    const headers = passThroughHeaders(clientHeaders);
-    headers["user-agent"] = "mcp-router";
-    headers[HAIRPIN_HOST_HEADER] = route.hostname;
-    headers[HAIRPIN_TOKEN_HEADER] = await tokens.mintHairpin(route.hostname);
+export function openThroughEnvoy(options: HairpinOptions): BackendOpener {
+  return async (claims, server, client) => {
+    const target = addressOf(server);
+    const headers = gatewayRequestHeaders(server, client, "envoy");
+    headers[HAIRPIN_HOST_HEADER] = target.hostname;
+    headers[HAIRPIN_TOKEN_HEADER] = await options.tokens.mintHairpin(target.hostname);
     const session = await initializeBackendSession({
-      url: `http://${privateHost}${route.path}`,
+      url: `http://${options.privateHost}${target.path}`,
       headers,
       protocolVersion: claims.protocolVersion,
       capabilities: claims.clientCapabilities,
-      timeoutMs: this.options.timeoutMs ?? 8_000,
-      fetch: this.options.fetch,
+      timeoutMs: options.timeoutMs ?? 8_000,
+      fetch: options.fetch,
     });
-    const binding = { id: session.sessionId ?? "", protocolVersion: session.protocolVersion };
-    log.append({
-      type: "BackendSessionBound",
-      session: claims.id,
-      server: route.server,
-      backendSession: binding.id,
-      protocolVersion: binding.protocolVersion,
-    });
-    logger.debug("backend session bound", { session: claims.id, server: route.server });
-    return binding;
-  }
+    return { id: session.sessionId ?? "", protocolVersion: session.protocolVersion };
+  };
 }

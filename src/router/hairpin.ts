@@ -3,19 +3,13 @@
  * backend route apply to it with the client's own credentials. It carries a short-lived token bound to
  * the target host; the body phase accepts it here and sends it to that host.
  */
+import { HAIRPIN_HOST_HEADER, HAIRPIN_TOKEN_HEADER } from "../mcp/backend_headers.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import type { JsonRpcMessage } from "../mcp/jsonrpc.ts";
-import {
-  HAIRPIN_HOST_HEADER,
-  HAIRPIN_TOKEN_HEADER,
-  type RouterContext,
-  type StreamState,
-} from "./context.ts";
+import { isHandshake } from "../mcp/methods.ts";
+import type { RouterContext, StreamState } from "./context.ts";
 import type { ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
-
-/** Only the two messages of a session handshake may ride a hairpin token. */
-const HAIRPIN_METHODS = new Set(["initialize", "notifications/initialized"]);
 
 /** True when the request claims to be the router's own hairpin (whether or not the claim holds). */
 export function isHairpin(state: StreamState): boolean {
@@ -34,7 +28,8 @@ export async function acceptHairpin(
   const token = headers.get(HAIRPIN_TOKEN_HEADER);
   const rawId = message.kind === "request" ? message.rawId : "null";
   const method = message.kind === "response" ? undefined : message.method;
-  if (!host || !token || !method || !HAIRPIN_METHODS.has(method)) {
+  // Only the two messages of a session handshake may ride a hairpin token.
+  if (!host || !token || !method || !isHandshake(method)) {
     return errorReply(new GatewayError("forbidden", "Forbidden: not a valid backend initialize", rawId));
   }
   if (!await ctx.tokens.verifyHairpin(token, host)) {
@@ -43,9 +38,9 @@ export async function acceptHairpin(
     );
   }
   let server: string | undefined;
-  for (const route of ctx.routing.state.view.table.routes.values()) {
-    if (route.hostname === host) {
-      server = route.server;
+  for (const upstream of ctx.routing.state.base.servers.values()) {
+    if (upstream.config.hostname === host) {
+      server = upstream.config.name;
       break;
     }
   }

@@ -2,11 +2,14 @@
  * The router role: an Envoy ext_proc server that turns each HTTP request into a routing decision from the
  * routing-table and session-map projections. See docs/envoy.md for the Envoy side.
  */
+import type { Admission } from "../admission/admit.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
+import { BackendBinder } from "../session/backend_binder.ts";
 import type { SessionMapState } from "../session/session_map.ts";
+import type { SessionStore } from "../session/store.ts";
 import type { TokenService } from "../session/tokens.ts";
-import { HairpinBackendSessions } from "./backend_sessions.ts";
+import { openThroughEnvoy } from "./backend_sessions.ts";
 import type { RouterContext, RoutingView } from "./context.ts";
 import { serveExtProc } from "./server.ts";
 
@@ -25,6 +28,10 @@ export interface RouterOptions {
   maxBodyBytes: number;
   log: EventLog;
   tokens: TokenService;
+  /** The broker's admission: both paths refuse the same requests the same way. */
+  admission: Admission;
+  /** Shared with the broker, so follow-ups find calls whichever path carried them. */
+  store: SessionStore;
   logger: Logger;
   /** `log.project(routingTableProjection)`. */
   routing: RoutingView;
@@ -43,17 +50,18 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     publicHost: o.publicHost,
     maxBodyBytes: o.maxBodyBytes || DEFAULT_MAX_BODY_BYTES,
     tokens: o.tokens,
+    admission: o.admission,
     routing: o.routing,
     sessions: o.sessions,
     log: o.log,
     logger,
-    latestCalls: new Map(),
-    backends: new HairpinBackendSessions({
-      privateHost: o.privateHost,
-      tokens: o.tokens,
-      log: o.log,
-      logger,
-    }),
+    store: o.store,
+    binder: new BackendBinder(
+      o.log,
+      o.sessions,
+      o.store,
+      openThroughEnvoy({ privateHost: o.privateHost, tokens: o.tokens }),
+    ),
   };
   const { port, server } = await serveExtProc(ctx, o.address);
   const host = o.address.slice(0, o.address.lastIndexOf(":"));

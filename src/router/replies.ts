@@ -52,7 +52,7 @@ export function responseHeadersReply(m: Mutation): ProcessingResponse {
  * Envoy path answers exactly as the broker would. `details` becomes Envoy's `%RESPONSE_CODE_DETAILS%`.
  */
 export function errorReply(error: GatewayError, headers: Record<string, string> = {}): ProcessingResponse {
-  const set = { "content-type": "application/json", ...headers };
+  const set = { "content-type": "application/json", ...error.headers(), ...headers };
   return {
     immediate_response: {
       status: { code: error.status },

@@ -4,11 +4,13 @@
  */
 import { GatewayError } from "../mcp/errors.ts";
 import { type JsonRpcMessage, parseJsonRpc } from "../mcp/jsonrpc.ts";
+import { contentTypeProblem, postAcceptProblem } from "../mcp/media.ts";
+import { isEnvoyRouted } from "../mcp/methods.ts";
 import { BROKER_SERVER_NAME, type RouterContext, type StreamState } from "./context.ts";
 import { acceptHairpin, isHairpin } from "./hairpin.ts";
 import type { HttpBody, ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
-import { BACKEND_METHODS, handleRoutedRequest, routeFollowUp } from "./routed_request.ts";
+import { handleRoutedRequest, routeFollowUp } from "./routed_request.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -26,9 +28,12 @@ export function handleRequestBody(
       ),
     );
   }
-  const contentType = state.requestHeaders?.get("content-type")?.toLowerCase() ?? "";
-  // Not JSON-RPC for us to read: the broker answers it (415, 400…) exactly as on the direct path.
-  if (bytes.length === 0 || !contentType.includes("application/json")) return requestBodyReply({});
+  const headers = state.requestHeaders ?? new Map<string, string>();
+  // Not JSON-RPC for us to read: the broker answers it (415, 406, 400…) exactly as on the direct path.
+  if (
+    bytes.length === 0 || contentTypeProblem(headers.get("content-type") ?? null) ||
+    postAcceptProblem(headers.get("accept") ?? null)
+  ) return requestBodyReply({});
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -44,7 +49,7 @@ export function handleRequestBody(
   }
   const m = parsed.message;
   if (isHairpin(state)) return acceptHairpin(ctx, state, m);
-  if (m.kind === "request" && BACKEND_METHODS.has(m.method)) {
+  if (m.kind === "request" && isEnvoyRouted(m.method)) {
     state.method = m.method;
     return handleRoutedRequest(ctx, state, parsed);
   }

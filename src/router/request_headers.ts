@@ -3,13 +3,8 @@
  * backend except through a decision the body phase makes. Client-sent router headers are stripped.
  */
 import { headerRecord, type HttpHeaders, type ProcessingResponse } from "./proto.ts";
-import {
-  HAIRPIN_HOST_HEADER,
-  HAIRPIN_TOKEN_HEADER,
-  ROUTER_OWNED_HEADERS,
-  type RouterContext,
-  type StreamState,
-} from "./context.ts";
+import { HAIRPIN_HOST_HEADER, HAIRPIN_TOKEN_HEADER } from "../mcp/backend_headers.ts";
+import { ROUTER_OWNED_HEADERS, type RouterContext, type StreamState } from "./context.ts";
 import { requestHeadersReply } from "./replies.ts";
 
 const STRIPPED = [...ROUTER_OWNED_HEADERS, HAIRPIN_TOKEN_HEADER, HAIRPIN_HOST_HEADER];

@@ -1,32 +1,26 @@
 /**
- * Decides a request a backend answers: verify the gateway session, take the routing decision from the
- * shared routing projection ({@link decideRoute}, the broker's own path uses the same), make sure a backend
- * session exists, and send the request to the backend with only the routed name rewritten.
+ * Decides a request a backend answers: admit it (the broker's own admission), take the routing decision
+ * from the shared routing projection ({@link decideRoute}, the broker's own path uses the same), make sure
+ * a backend session exists, and send the request to the backend with only the routed name rewritten and
+ * the headers the one rule of `mcp/backend_headers.ts` allows.
  *
- * `tools/call`, `prompts/get` and `completion/complete` go to backends through Envoy, so per-route
- * policies see them. `resources/*` stay with the broker: it rewrites resource URIs in results and holds
- * the backend streams subscriptions need, neither of which a header-only response phase can do.
+ * Which methods come here is the method table's call (`isEnvoyRouted`): `resources/*` stay with the broker,
+ * which rewrites resource URIs in results and holds the backend streams subscriptions need.
  */
+import type { Admitted, InboundRequest } from "../admission/admit.ts";
+import type { ServerConfig } from "../config/schema.ts";
+import { envoyBackendMutation } from "../mcp/backend_headers.ts";
+import { BackendInitError } from "../mcp/backend_session.ts";
 import { GatewayError } from "../mcp/errors.ts";
-import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
+import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import { decideRoute } from "../routing/decide.ts";
-import { BackendInitError } from "../upstream/backend_session.ts";
-import { backendSessionOf } from "../session/session_map.ts";
-import type { SessionClaims } from "../session/tokens.ts";
-import type { BackendTarget, RouterContext, StreamState } from "./context.ts";
+import { addressOf } from "../routing/routing_table.ts";
+import { type BackendBinding, backendSessionOf } from "../session/session_map.ts";
+import type { CallRoute } from "../session/store.ts";
+import type { RouterContext, StreamState } from "./context.ts";
 import type { ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
-
-/** Methods the router sends straight to a backend. */
-export const BACKEND_METHODS: ReadonlySet<string> = new Set([
-  "tools/call",
-  "prompts/get",
-  "completion/complete",
-]);
-
-/** How long a client's answer to a backend request is routed to the backend of its latest call. */
-const ANSWER_WINDOW_MS = 15 * 60_000;
 
 /** Header and metadata key naming what was routed, per kind. */
 const TARGET_HEADER = {
@@ -36,7 +30,8 @@ const TARGET_HEADER = {
 } as const;
 
 /** A failed backend initialize, as the client should hear it: policy refusals stay refusals. */
-function bindFailure(e: unknown, rawId: string): GatewayError {
+function bindFailure(e: unknown, server: string, rawId: string): GatewayError {
+  if (e instanceof GatewayError) return e.withId(rawId);
   const status = e instanceof BackendInitError ? e.status : undefined;
   if (status === 401 || status === 403) {
     return new GatewayError(
@@ -45,48 +40,51 @@ function bindFailure(e: unknown, rawId: string): GatewayError {
       rawId,
     );
   }
-  return new GatewayError("upstream-unavailable", `Backend unavailable: ${(e as Error).message}`, rawId);
+  return new GatewayError(
+    "upstream-unavailable",
+    `Server ${server} is unavailable: ${(e as Error).message}`,
+    rawId,
+    {
+      data: { server, retryable: true },
+      retryAfterMs: 1_000,
+    },
+  );
 }
 
-type Verified = { ok: true; token: string; claims: SessionClaims } | { ok: false; reply: ProcessingResponse };
-
-/** The gateway session of a routed request; refusals are the broker's: 400 missing, 404 unknown. */
-async function verify(ctx: RouterContext, state: StreamState, rawId: string): Promise<Verified> {
-  const token = state.requestHeaders?.get("mcp-session-id");
-  if (!token) {
-    return {
-      ok: false,
-      reply: errorReply(
-        new GatewayError("missing-session", "Bad Request: Mcp-Session-Id header is required", rawId),
-      ),
-    };
-  }
-  const verified = await ctx.tokens.verifySession(token);
-  if (!verified.ok) {
-    return {
-      ok: false,
-      reply: errorReply(new GatewayError("invalid-session", `Session not found: ${verified.reason}`, rawId)),
-    };
-  }
-  if (ctx.sessions.state.closed.has(verified.claims.id)) {
-    return {
-      ok: false,
-      reply: errorReply(new GatewayError("invalid-session", "Session not found: session was closed", rawId)),
-    };
-  }
-  return { ok: true, token, claims: verified.claims };
+function inbound(state: StreamState, rawId: string): InboundRequest {
+  const headers = state.requestHeaders ?? new Map<string, string>();
+  return { header: (name) => headers.get(name), host: headers.get(":authority"), rawId };
 }
 
-/** Headers that send a request to a backend session through Envoy. */
-function backendSet(target: BackendTarget, binding: { id: string; protocolVersion: string }, body: string) {
-  const set: Record<string, string> = {
+/** Admits the request, or the local reply refusing it (the broker's answer for the same problem). */
+async function admit(
+  ctx: RouterContext,
+  state: StreamState,
+  rawId: string,
+): Promise<{ ok: true; session: Admitted } | { ok: false; reply: ProcessingResponse }> {
+  try {
+    return { ok: true, session: await ctx.admission.admit(inbound(state, rawId)) };
+  } catch (e) {
+    if (e instanceof GatewayError) return { ok: false, reply: errorReply(e) };
+    throw e;
+  }
+}
+
+/**
+ * Headers that send a request to a backend session through Envoy: where it goes, the backend session in
+ * place of the gateway's, and what the backend may see of the caller.
+ */
+function backendMutation(state: StreamState, server: ServerConfig, binding: BackendBinding, body?: string) {
+  const target = addressOf(server);
+  const client = state.requestHeaders ?? new Map<string, string>();
+  const { set, remove } = envoyBackendMutation(server, (name) => client.has(name));
+  Object.assign(set, {
     ":authority": target.hostname,
     ":path": target.path,
-    "content-length": String(new TextEncoder().encode(body).length),
     // The backend session may have settled on another version than the client's gateway session.
     "mcp-protocol-version": binding.protocolVersion,
-  };
-  const remove: string[] = [];
+  });
+  if (body !== undefined) set["content-length"] = String(new TextEncoder().encode(body).length);
   // A stateless backend issued no session: it must not see the gateway's token either.
   if (binding.id) set["mcp-session-id"] = binding.id;
   else remove.push("mcp-session-id");
@@ -101,9 +99,9 @@ export async function handleRoutedRequest(
   const message = parsed.message;
   if (message.kind !== "request") throw new Error("handleRoutedRequest needs a request");
   const { rawId, method } = message;
-  const session = await verify(ctx, state, rawId);
-  if (!session.ok) return session.reply;
-  const { claims, token } = session;
+  const admitted = await admit(ctx, state, rawId);
+  if (!admitted.ok) return admitted.reply;
+  const { claims, token } = admitted.session;
   // JSON-RPC answers (HTTP 200) keep the session header the client expects on every response.
   const echo = { "mcp-session-id": token };
   let decision;
@@ -114,18 +112,21 @@ export async function handleRoutedRequest(
     if (e instanceof GatewayError) return errorReply(e, echo);
     throw e;
   }
+  const server = ctx.routing.state.base.servers.get(decision.server)!.config;
   let binding = backendSessionOf(ctx.sessions.state, claims.id, decision.server);
   if (binding === undefined) {
+    const client = state.requestHeaders ?? new Map<string, string>();
     try {
-      binding = await ctx.backends.bind(claims, decision, state.requestHeaders ?? new Map());
+      binding = await ctx.binder.acquire(claims, server, rawId, (name) => client.get(name));
     } catch (e) {
       ctx.logger.warn("backend session failed", { server: decision.server, error: e });
-      return errorReply(bindFailure(e, rawId));
+      return errorReply(bindFailure(e, decision.server, rawId));
     }
   }
   state.routed = { session: claims.id, server: decision.server, backendSession: binding.id };
-  if (method === "tools/call") ctx.latestCalls.set(claims.id, { target: decision, binding, at: Date.now() });
-  const { set, remove } = backendSet(decision, binding, decision.body);
+  // Envoy carries the answer; the end of a call is not seen here, so its route lives out its time to live.
+  await ctx.store.beginCall(claims.id, rawId, callRoute(decision.server, binding));
+  const { set, remove } = backendMutation(state, server, binding, decision.body);
   const targetHeader = TARGET_HEADER[decision.target.kind];
   Object.assign(set, {
     "x-mcp-method": method,
@@ -144,10 +145,16 @@ export async function handleRoutedRequest(
   });
 }
 
+function callRoute(server: string, binding: BackendBinding): CallRoute {
+  return { server, backendSession: binding.id, protocolVersion: binding.protocolVersion };
+}
+
 /**
- * A client's message about a call in progress — its answer to a backend request (sampling, elicitation,
- * roots) or `notifications/cancelled` — to the backend of the session's latest call, over the same backend
- * session. Undefined when there is none (the broker then answers 202).
+ * A client's message about a call in progress, to the backend session the call ran on:
+ * `notifications/cancelled` to the call it names; an answer to a backend's request (sampling,
+ * elicitation, roots made during a call reach the client inside the call's own response stream, untouched
+ * by Envoy, so the answer carries no routing facts) to the session's latest call. Undefined when there is
+ * none: the broker then answers.
  */
 export async function routeFollowUp(
   ctx: RouterContext,
@@ -162,20 +169,23 @@ export async function routeFollowUp(
     return undefined;
   }
   const method = message.kind === "response" ? "(response)" : message.method;
-  const session = await verify(ctx, state, message.kind === "response" ? message.rawId : "null");
-  if (!session.ok) return session.reply;
-  const latest = ctx.latestCalls.get(session.claims.id);
-  if (!latest || Date.now() - latest.at > ANSWER_WINDOW_MS) return undefined;
-  const bound = backendSessionOf(ctx.sessions.state, session.claims.id, latest.target.server);
-  if (!bound || bound.id !== latest.binding.id) return undefined; // that backend session is gone
-  state.routed = { session: session.claims.id, server: latest.target.server, backendSession: bound.id };
-  const { set, remove } = backendSet(latest.target, bound, "");
-  delete set["content-length"]; // the body is not replaced
-  Object.assign(set, { "x-mcp-method": method, "x-mcp-servername": latest.target.server });
+  const admitted = await admit(ctx, state, message.kind === "response" ? message.rawId : "null");
+  if (!admitted.ok) return admitted.reply;
+  const session = admitted.session.claims.id;
+  const call = message.kind === "response"
+    ? await ctx.store.latestCall(session)
+    : await ctx.store.call(session, JSON.stringify(message.params?.requestId));
+  if (!call) return undefined;
+  const bound = backendSessionOf(ctx.sessions.state, session, call.server);
+  const server = ctx.routing.state.base.servers.get(call.server)?.config;
+  if (!bound || bound.id !== call.backendSession || !server) return undefined; // that backend session is gone
+  state.routed = { session, server: call.server, backendSession: bound.id };
+  const { set, remove } = backendMutation(state, server, bound);
+  Object.assign(set, { "x-mcp-method": method, "x-mcp-servername": call.server });
   return requestBodyReply({ set, remove, clearRouteCache: true }, {
     method,
-    servername: latest.target.server,
-    hostname: latest.target.hostname,
-    session: session.claims.id,
+    servername: call.server,
+    hostname: server.hostname,
+    session,
   });
 }

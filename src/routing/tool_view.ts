@@ -6,6 +6,7 @@ import { aggregate, type AggregatedView, prefixName, prefixUri } from "./aggrega
 import { derivedProjection } from "./derived.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 import type { UpstreamTool } from "../events/types.ts";
+import { REQUEST_CAPABILITIES } from "../mcp/client_capabilities.ts";
 
 /** The aggregated tool list, and which tools need which client capabilities to be listed. */
 export type ToolView = AggregatedView<UpstreamTool> & {
@@ -24,7 +25,7 @@ export function toolsFor(
   capabilities: Record<string, unknown>,
 ): { json: string; items: ToolView["items"] } {
   if (!view.requirements.size) return view;
-  const key = ["roots", "sampling", "elicitation"].filter((c) => capabilities[c] !== undefined).join(",");
+  const key = REQUEST_CAPABILITIES.filter((c) => capabilities[c] !== undefined).join(",");
   let cache = renderings.get(view);
   if (!cache) renderings.set(view, cache = new Map());
   let rendering = cache.get(key);

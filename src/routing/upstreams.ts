@@ -104,7 +104,7 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
   name: "upstreams",
   initial,
   apply(state, event) {
-    const at = "at" in event ? (event as { at: number }).at : 0;
+    const at = event.at;
     switch (event.type) {
       case "ConfigLoaded":
         return event.digest === state.configDigest ? state : onConfig(state, event, at);

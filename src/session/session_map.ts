@@ -1,8 +1,13 @@
 /**
- * Projection: open gateway sessions and, per session, the backend session bound for each server.
+ * Projection: the lifecycle of gateway sessions and, per open session, the backend session bound for each
+ * server. A session is open, then closed (a tombstone until its token expires, so a DELETEd session's
+ * still-valid token is refused), then forgotten. Nothing moves a session backwards: a backend session bound
+ * after the gateway session closed (a DELETE racing the first call) is ignored here, and the edge that
+ * opened it closes it again.
  *
  * Sessions are the high-rate part of the log, so this fold updates the maps it owns in place (O(1) per
- * event) instead of copying them; it touches nothing but its own state and stays deterministic.
+ * event) instead of copying them; it touches nothing but its own state, takes time only from events, and
+ * stays deterministic. Readers must not rely on reference changes of this state: `revision` moves instead.
  */
 import type { Projection } from "../events/projection.ts";
 
@@ -24,11 +29,17 @@ export interface GatewaySession {
 
 export interface SessionMapState {
   open: Map<string, GatewaySession>;
-  /** Closed (DELETEd) sessions → their expiry; a valid token for one of these is still refused. */
+  /** Closed (DELETEd) sessions → their token's expiry; a valid token for one of these is refused. */
   closed: Map<string, number>;
   /** Bumped on every change, so readers can tell without diffing. */
   revision: number;
 }
+
+/**
+ * Most tombstones kept (≈100 bytes each). Beyond it the oldest are forgotten early: their tokens then open
+ * a fresh, empty session again — a cost only to a client that DELETEd its session and keeps using it.
+ */
+export const MAX_TOMBSTONES = 100_000;
 
 export const sessionMapProjection: Projection<SessionMapState> = {
   name: "sessions",
@@ -39,6 +50,7 @@ export const sessionMapProjection: Projection<SessionMapState> = {
   apply(state, event) {
     switch (event.type) {
       case "SessionOpened":
+        if (state.closed.has(event.session)) return state;
         state.open.set(
           event.session,
           event.answersRequests
@@ -47,24 +59,28 @@ export const sessionMapProjection: Projection<SessionMapState> = {
         );
         break;
       case "BackendSessionBound": {
-        const session = state.open.get(event.session) ?? { expiresAt: Number.MAX_SAFE_INTEGER };
+        if (state.closed.has(event.session)) return state;
+        let session = state.open.get(event.session);
+        if (!session) state.open.set(event.session, session = { expiresAt: event.expiresAt });
         (session.backends ??= new Map()).set(event.server, {
           id: event.backendSession,
           protocolVersion: event.protocolVersion,
         });
-        state.open.set(event.session, session);
         break;
       }
       case "BackendSessionInvalidated": {
         const backends = state.open.get(event.session)?.backends;
-        if (backends?.get(event.server)?.id === event.backendSession) backends.delete(event.server);
+        if (backends?.get(event.server)?.id !== event.backendSession) return state;
+        backends.delete(event.server);
         break;
       }
       case "SessionClosed": {
-        const session = state.open.get(event.session);
         state.open.delete(event.session);
-        if (event.reason === "deleted") {
-          state.closed.set(event.session, session?.expiresAt ?? Date.now() + 86_400_000);
+        if (event.reason === "deleted" && event.expiresAt > event.at) {
+          state.closed.set(event.session, event.expiresAt);
+          if (state.closed.size > MAX_TOMBSTONES) {
+            state.closed.delete(state.closed.keys().next().value!);
+          }
         } else state.closed.delete(event.session);
         break;
       }
@@ -89,4 +105,9 @@ export function backendSessionOf(
   server: string,
 ): BackendBinding | undefined {
   return state.open.get(session)?.backends?.get(server);
+}
+
+/** Whether `session` is past its end (DELETEd and tombstoned); unknown sessions are not. */
+export function isClosed(state: SessionMapState, session: string): boolean {
+  return state.closed.has(session);
 }

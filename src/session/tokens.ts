@@ -3,12 +3,20 @@
  * router, accept a session without a shared store; only backend-session bindings need sharing.
  */
 import { jwtVerify, SignJWT } from "jose";
+import { type ClientCapabilities, normalizeClientCapabilities } from "../mcp/client_capabilities.ts";
 
 const ISSUER = "mcp-gateway";
 const SESSION_AUDIENCE = "mcp-gateway";
 const HAIRPIN_AUDIENCE = "mcp-router";
-/** Verified tokens kept (≈0.5 KiB each); beyond it the oldest are verified again when next seen. */
-const MAX_CACHED = 200_000;
+/**
+ * Bytes of verified tokens kept (a token is ≈0.4 KiB, its entry ≈0.7 KiB); beyond it the oldest are
+ * verified again when next seen. Bounded in bytes, not entries: a client cannot make entries large.
+ */
+export const TOKEN_CACHE_BYTES = 64 * 1024 * 1024;
+/** Longest session token worth verifying. */
+const MAX_TOKEN_CHARS = 2048;
+/** What one cache entry costs besides its token's characters: claims object, map slot. */
+const ENTRY_OVERHEAD_BYTES = 320;
 
 /** What a valid gateway session token says. */
 export interface SessionClaims {
@@ -19,7 +27,7 @@ export interface SessionClaims {
   /** Protocol version negotiated with the client at initialize. */
   protocolVersion: string;
   /** Client capabilities declared at initialize (sampling, elicitation, roots) — never promised further. */
-  clientCapabilities: Record<string, unknown>;
+  clientCapabilities: ClientCapabilities;
 }
 
 export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; reason: string };
@@ -29,6 +37,8 @@ export interface TokenServiceOptions {
   signingKey: string;
   /** Session lifetime in minutes (the seed's `--session-length`). */
   sessionMinutes: number;
+  /** Verified-token cache budget in bytes (default {@link TOKEN_CACHE_BYTES}). */
+  cacheBytes?: number;
 }
 
 /**
@@ -38,16 +48,24 @@ export interface TokenServiceOptions {
 export class TokenService {
   readonly #key: Uint8Array;
   readonly #lifetimeSec: number;
+  readonly #cacheBudget: number;
   #cache = new Map<string, SessionClaims>();
+  #cacheBytes = 0;
 
   constructor(options: TokenServiceOptions) {
     this.#key = new TextEncoder().encode(options.signingKey);
     this.#lifetimeSec = Math.max(1, Math.round(options.sessionMinutes * 60));
+    this.#cacheBudget = options.cacheBytes ?? TOKEN_CACHE_BYTES;
+  }
+
+  /** Bytes the verified-token cache holds now (an estimate, for status and tests). */
+  get cacheBytes(): number {
+    return this.#cacheBytes;
   }
 
   async mintSession(
     protocolVersion: string,
-    clientCapabilities: Record<string, unknown>,
+    clientCapabilities: ClientCapabilities,
   ): Promise<{ token: string; claims: SessionClaims }> {
     const id = crypto.randomUUID();
     const now = Math.floor(Date.now() / 1000);
@@ -65,10 +83,12 @@ export class TokenService {
   }
 
   async verifySession(token: string): Promise<VerifyResult> {
+    // Tokens we mint are a few hundred bytes: anything far larger is not ours, and not worth an HMAC.
+    if (token.length > MAX_TOKEN_CHARS) return { ok: false, reason: "session token is not valid" };
     const cached = this.#cache.get(token);
     if (cached) {
       if (cached.expiresAt > Date.now()) return { ok: true, claims: cached };
-      this.#cache.delete(token);
+      this.forget(token);
       return { ok: false, reason: "session expired" };
     }
     try {
@@ -82,21 +102,9 @@ export class TokenService {
         id: payload.jti!,
         expiresAt: payload.exp! * 1000,
         protocolVersion: typeof payload.pv === "string" ? payload.pv : "2025-03-26",
-        clientCapabilities: (payload.cc && typeof payload.cc === "object" ? payload.cc : {}) as Record<
-          string,
-          unknown
-        >,
+        clientCapabilities: normalizeClientCapabilities(payload.cc),
       };
-      if (this.#cache.size >= MAX_CACHED) {
-        // Maps iterate in insertion order: drop the oldest tenth, not everything (a full clear would send
-        // every active session back through signature checks at once).
-        let drop = MAX_CACHED / 10;
-        for (const key of this.#cache.keys()) {
-          this.#cache.delete(key);
-          if (--drop <= 0) break;
-        }
-      }
-      this.#cache.set(token, claims);
+      this.#remember(token, claims);
       return { ok: true, claims };
     } catch (e) {
       const code = (e as { code?: string }).code;
@@ -109,7 +117,24 @@ export class TokenService {
 
   /** Forgets a token (on DELETE) so the cache never outlives a closed session. */
   forget(token: string) {
-    this.#cache.delete(token);
+    if (this.#cache.delete(token)) this.#cacheBytes -= token.length + ENTRY_OVERHEAD_BYTES;
+  }
+
+  #remember(token: string, claims: SessionClaims) {
+    if (this.#cache.has(token)) return;
+    const size = token.length + ENTRY_OVERHEAD_BYTES;
+    if (size > this.#cacheBudget / 100) return; // not worth a slot (and a sign of abuse)
+    if (this.#cacheBytes + size > this.#cacheBudget) {
+      // Maps iterate in insertion order: drop the oldest tenth, not everything (a full clear would send
+      // every active session back through signature checks at once).
+      const target = this.#cacheBudget * 0.9 - size;
+      for (const key of this.#cache.keys()) {
+        if (this.#cacheBytes <= target) break;
+        this.forget(key);
+      }
+    }
+    this.#cache.set(token, claims);
+    this.#cacheBytes += size;
   }
 
   /**

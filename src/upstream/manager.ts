@@ -25,6 +25,7 @@ import type {
   UpstreamResourceTemplate,
   UpstreamTool,
 } from "../events/types.ts";
+import { REQUEST_CAPABILITIES, type RequestCapability } from "../mcp/client_capabilities.ts";
 import { GATEWAY_INFO, isSupportedProtocolVersion } from "../mcp/protocol.ts";
 import type { Logger } from "../observe/log.ts";
 import { backoffDelay, type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
@@ -40,11 +41,8 @@ export interface ManagerOptions {
   backoff?: BackoffPolicy;
 }
 
-/** Client capabilities a server may list extra tools for. */
-export const CLIENT_CAPABILITIES = ["roots", "sampling", "elicitation"] as const;
-
 /** What the gateway's own discovery session declares; see {@link UpstreamManager} `#connect`. */
-export const DISCOVERY_CAPABILITIES: Record<(typeof CLIENT_CAPABILITIES)[number], Record<string, unknown>> = {
+export const DISCOVERY_CAPABILITIES: Record<RequestCapability, Record<string, unknown>> = {
   roots: { listChanged: false },
   sampling: {},
   elicitation: { form: {}, url: {} },
@@ -294,12 +292,12 @@ export class UpstreamManager {
     const conditional = names.filter((name) => !base.has(name));
     if (!conditional.length) return {};
     const alone = await Promise.all(
-      CLIENT_CAPABILITIES.map((c) => this.#listAs({ [c]: DISCOVERY_CAPABILITIES[c] })),
+      REQUEST_CAPABILITIES.map((c) => this.#listAs({ [c]: DISCOVERY_CAPABILITIES[c] })),
     );
     return Object.fromEntries(conditional.map((name) => {
-      const needs = CLIENT_CAPABILITIES.filter((_, i) => alone[i].has(name));
+      const needs = REQUEST_CAPABILITIES.filter((_, i) => alone[i].has(name));
       // Listed with no single capability: it needs more than one; ask for all of them.
-      return [name, needs.length ? needs : [...CLIENT_CAPABILITIES]];
+      return [name, needs.length ? needs : [...REQUEST_CAPABILITIES]];
     }));
   }
 

@@ -55,7 +55,7 @@ export async function startEnvoyStack(
   ], () => undefined);
   if (!cli.ok) throw new Error(`bad test flags: ${JSON.stringify(cli)}`);
   const gateway = await startGateway(cli.options, silentLogger);
-  const { log, routing, sessions, tokens } = gateway.context;
+  const { log, routing, sessions, tokens, admission, store } = gateway.context;
   const router = await startRouter({
     address: "127.0.0.1:0",
     publicHost: PUBLIC_HOST,
@@ -63,6 +63,8 @@ export async function startEnvoyStack(
     maxBodyBytes: options.maxBodyBytes ?? 5 * 1024 * 1024,
     log,
     tokens,
+    admission,
+    store,
     logger: silentLogger,
     routing,
     sessions,

@@ -3,8 +3,8 @@
  * `notifications/initialized`, over plain HTTP. Used by the broker's own data path (straight to the
  * server) and by the router's hairpin (back through Envoy, so gateway policies apply to it).
  */
-import { GATEWAY_INFO, isSupportedProtocolVersion } from "../mcp/protocol.ts";
-import { parseSse } from "../mcp/sse.ts";
+import { GATEWAY_INFO, isSupportedProtocolVersion } from "./protocol.ts";
+import { parseSse } from "./sse.ts";
 
 export interface BackendInitOptions {
   /** Where to POST: the server's URL, or the gateway's private host plus the server's path. */
@@ -132,5 +132,22 @@ export async function closeBackendSession(
     await res.body?.cancel();
   } catch {
     // The backend may already be gone; its session dies with it.
+  }
+}
+
+/** Posts one message on a backend session and discards the answer: its HTTP status, or 502 if unreachable. */
+export async function postToBackend(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs = 10_000,
+  doFetch: typeof fetch = fetch,
+): Promise<number> {
+  try {
+    const res = await doFetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 502;
   }
 }

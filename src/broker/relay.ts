@@ -1,0 +1,121 @@
+/**
+ * Carries backend messages to a client, changing only what must change for the client to see one server:
+ * a backend's requests get gateway ids (two backends may both use id 1; the client's answer is matched
+ * back through the session store), resource URIs get the server's prefix, results may be rewritten.
+ */
+import type { ServerConfig } from "../config/schema.ts";
+import { GatewayError } from "../mcp/errors.ts";
+import { formatSse, parseSse } from "../mcp/sse.ts";
+import { prefixUri } from "../routing/aggregate.ts";
+import type { BackendBinding } from "../session/session_map.ts";
+import type { SessionStore } from "../session/store.ts";
+import type { Logger } from "../observe/log.ts";
+
+export interface RelayOptions {
+  /** Rewrites the result of the response (e.g. resource URIs back to served ones). */
+  rewriteResult?: (result: Record<string, unknown>) => Record<string, unknown>;
+}
+
+export class Relay {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly logger: Logger,
+    /** The gateway session the messages are for. */
+    private readonly session: string,
+    private readonly server: ServerConfig,
+    private readonly binding: BackendBinding,
+    private readonly options: RelayOptions = {},
+  ) {}
+
+  /** One message, as JSON text in and out; returns the input itself when nothing changes. */
+  async rewrite(text: string): Promise<string> {
+    return (await this.#process(text)).text;
+  }
+
+  /** Rewrites one message and tells whether it was a response (the one message that answers a call). */
+  async #process(text: string): Promise<{ text: string; response: boolean }> {
+    let message: Record<string, unknown>;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return { text, response: false };
+    }
+    if (!message || typeof message !== "object") return { text, response: false };
+    const params = message.params as Record<string, unknown> | undefined;
+    if (typeof message.method === "string" && "id" in message) {
+      const id = await this.store.relay({
+        session: this.session,
+        server: this.server.name,
+        backendSession: this.binding.id,
+        protocolVersion: this.binding.protocolVersion,
+        backendRawId: JSON.stringify(message.id),
+      });
+      return { text: JSON.stringify({ ...message, id: JSON.parse(id) }), response: false };
+    }
+    if (message.method === "notifications/resources/updated" && typeof params?.uri === "string") {
+      const uri = prefixUri(this.server.toolPrefix, params.uri);
+      return { text: JSON.stringify({ ...message, params: { ...params, uri } }), response: false };
+    }
+    const response = !("method" in message) && ("result" in message || "error" in message);
+    if (response && this.options.rewriteResult && message.result && typeof message.result === "object") {
+      const result = this.options.rewriteResult(message.result as Record<string, unknown>);
+      return { text: JSON.stringify({ ...message, result }), response };
+    }
+    return { text, response };
+  }
+
+  /**
+   * A call's SSE answer, event by event. The call's id (`rawId`) must be answered: a stream the backend
+   * cuts (or ends) before its response ends with a JSON-RPC error for that id, so the client's request
+   * never hangs unanswered.
+   */
+  stream(body: ReadableStream<Uint8Array>, rawId: string, onEnd: () => void): ReadableStream<Uint8Array> {
+    const events = parseSse(body);
+    const encoder = new TextEncoder();
+    let ended = false;
+    let answered = false;
+    const end = () => {
+      if (!ended) onEnd();
+      ended = true;
+    };
+    const cut = (why: string) =>
+      encoder.encode(formatSse({
+        event: "message",
+        data: new GatewayError(
+          "upstream-unavailable",
+          `Server ${this.server.name} ${why} before answering`,
+          rawId,
+          { data: { server: this.server.name, retryable: true } },
+        ).body(),
+      }));
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const { value, done } = await events.next();
+          if (done) {
+            end();
+            if (!answered) controller.enqueue(cut("ended the stream"));
+            controller.close();
+            return;
+          }
+          let data = value.data;
+          if (data) {
+            const processed = await this.#process(data);
+            data = processed.text;
+            answered ||= processed.response;
+          }
+          controller.enqueue(encoder.encode(formatSse({ ...value, data })));
+        } catch (e) {
+          end();
+          this.logger.warn("backend stream broke", { server: this.server.name, error: e });
+          if (!answered) controller.enqueue(cut("broke the stream"));
+          controller.close();
+        }
+      },
+      cancel: async () => {
+        end();
+        await events.return(undefined);
+      },
+    });
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Backend sessions for gateway sessions, for both data paths: opened lazily on a session's first call to a
+ * server, once (concurrent first calls share one `initialize`), reused after, recorded as events. How a
+ * session is opened differs by path (the broker goes straight to the server, the router through Envoy),
+ * so that part is injected; the lifecycle rules are here, once:
+ *
+ * - a session that is closed gets no new backend session;
+ * - one that closes while its backend session is being opened (a DELETE racing the first call) has that
+ *   backend session closed again as soon as it exists, and the caller is told the session is gone;
+ * - a session this process never saw open (another replica's) is adopted with its token's expiry.
+ */
+import type { ServerConfig } from "../config/schema.ts";
+import type { EventLog, ProjectionView } from "../events/log.ts";
+import { backendSessionHeaders, gatewayRequestHeaders, type HeaderLookup } from "../mcp/backend_headers.ts";
+import { closeBackendSession, postToBackend } from "../mcp/backend_session.ts";
+import { GatewayError } from "../mcp/errors.ts";
+import { type BackendBinding, backendSessionOf, isClosed, type SessionMapState } from "./session_map.ts";
+import type { SessionStore } from "./store.ts";
+import type { SessionClaims } from "./tokens.ts";
+
+/**
+ * How a data path opens a backend session. `client` is the request that needs it: its trace context (and,
+ * opted in, its token).
+ */
+export type BackendOpener = (
+  claims: SessionClaims,
+  server: ServerConfig,
+  client?: HeaderLookup,
+) => Promise<BackendBinding>;
+
+/** Posts one message on a backend session, straight to the server (best effort). */
+function post(server: ServerConfig, binding: BackendBinding, body: string): Promise<number> {
+  return postToBackend(server.url, backendSessionHeaders(server, binding), body, 5_000);
+}
+
+/** Ends a backend session, straight at the server (best effort). */
+function close(server: ServerConfig, binding: BackendBinding): Promise<void> {
+  return closeBackendSession(server.url, binding.id, gatewayRequestHeaders(server));
+}
+
+export class BackendBinder {
+  #pending = new Map<string, Promise<BackendBinding>>();
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly sessions: ProjectionView<SessionMapState>,
+    private readonly store: SessionStore,
+    private readonly opener: BackendOpener,
+  ) {}
+
+  /** The bound backend session, opening one if there is none yet. `rawId` is for the error's id. */
+  acquire(
+    claims: SessionClaims,
+    server: ServerConfig,
+    rawId = "null",
+    client?: HeaderLookup,
+  ): Promise<BackendBinding> {
+    const bound = backendSessionOf(this.sessions.state, claims.id, server.name);
+    if (bound) return Promise.resolve(bound);
+    if (isClosed(this.sessions.state, claims.id)) return Promise.reject(terminated(rawId));
+    const key = `${claims.id}\0${server.name}`;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = this.#open(claims, server, client).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    return pending.catch((e) => {
+      throw e instanceof GatewayError ? e.withId(rawId) : e;
+    });
+  }
+
+  async #open(claims: SessionClaims, server: ServerConfig, client?: HeaderLookup): Promise<BackendBinding> {
+    const binding = await this.opener(claims, server, client);
+    const level = await this.store.logLevel(claims.id);
+    if (level) await post(server, binding, setLevelBody(level));
+    if (isClosed(this.sessions.state, claims.id) || claims.expiresAt <= Date.now()) {
+      // The session ended while we were opening: nobody will ever close this one but us.
+      close(server, binding).catch(() => {});
+      throw terminated();
+    }
+    this.log.append({
+      type: "BackendSessionBound",
+      session: claims.id,
+      server: server.name,
+      backendSession: binding.id,
+      protocolVersion: binding.protocolVersion,
+      expiresAt: claims.expiresAt,
+    });
+    return binding;
+  }
+
+  /** The backend no longer knows this session: forget it so the next call opens a fresh one. */
+  invalidate(session: string, server: string, binding: BackendBinding, reason: string): void {
+    this.log.append({
+      type: "BackendSessionInvalidated",
+      session,
+      server,
+      backendSession: binding.id,
+      reason,
+    });
+  }
+
+  /**
+   * `logging/setLevel` for a gateway session: remembered for backend sessions opened later, and sent now to
+   * those already open on servers that log.
+   */
+  async setLevel(
+    session: string,
+    level: string,
+    servers: ReadonlyMap<string, { config: ServerConfig; capabilities?: Record<string, unknown> }>,
+  ): Promise<void> {
+    await this.store.setLogLevel(session, level);
+    const backends = this.sessions.state.open.get(session)?.backends ?? new Map();
+    await Promise.all([...backends].map(([name, binding]) => {
+      const server = servers.get(name);
+      return server?.capabilities?.logging ? post(server.config, binding, setLevelBody(level)) : undefined;
+    }));
+  }
+
+  /** Ends every backend session of a gateway session (DELETE, expiry, shutdown); best effort. */
+  closeAll(session: string, servers: ReadonlyMap<string, { config: ServerConfig }>): Promise<void> {
+    const backends = this.sessions.state.open.get(session)?.backends;
+    if (!backends) return Promise.resolve();
+    const closing = [...backends].map(([name, binding]) => {
+      const server = servers.get(name)?.config;
+      return server && binding.id ? close(server, binding).catch(() => {}) : undefined;
+    });
+    return Promise.all(closing).then(() => {});
+  }
+}
+
+function terminated(rawId = "null"): GatewayError {
+  return new GatewayError("invalid-session", "Session not found: the session was terminated", rawId);
+}
+
+function setLevelBody(level: string): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id: `gw-level-${crypto.randomUUID()}`,
+    method: "logging/setLevel",
+    params: { level },
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * Per-call state of gateway sessions: where each call in flight went, the requests backends sent to a
+ * client under gateway ids, each session's log level. None of it is a fact worth a log entry (it is
+ * high-rate and short-lived), but follow-ups must find it: a client's answer or cancellation reaches the
+ * backend that asked or runs the call, in both data paths. Behind this interface so a shared store can
+ * replace the in-process one and any replica can serve any follow-up.
+ *
+ * Values are plain data (server names, backend session ids), never live objects.
+ */
+import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
+
+/** Where a call went: the server and the backend session it ran on. */
+export interface CallRoute {
+  server: string;
+  /** Backend `mcp-session-id` ("" for a stateless backend). */
+  backendSession: string;
+  protocolVersion: string;
+}
+
+/** A request a backend sent to a client, relayed under a gateway id. */
+export interface RelayedRequest extends CallRoute {
+  /** The gateway session it was sent to: only that session may answer it. */
+  session: string;
+  /** The backend's own id, as JSON text, restored on the answer. */
+  backendRawId: string;
+}
+
+export interface SessionStore {
+  /** Records a call in flight; `ttlMs` bounds it when its end is never seen (the Envoy path). */
+  beginCall(session: string, rawId: string, route: CallRoute, ttlMs?: number): Promise<void>;
+  endCall(session: string, rawId: string): Promise<void>;
+  /** The call `rawId` (JSON text of the request id) of `session`, while in flight. */
+  call(session: string, rawId: string): Promise<CallRoute | undefined>;
+  /** The session's most recent call still within its time to live. */
+  latestCall(session: string): Promise<CallRoute | undefined>;
+  /** Records a backend's request to the client; returns the gateway id (JSON text) the client will see. */
+  relay(request: RelayedRequest): Promise<string>;
+  /** Takes the relayed request a client's answer is for; only the session it was sent to may take it. */
+  takeRelayed(session: string, id: unknown): Promise<RelayedRequest | undefined>;
+  setLogLevel(session: string, level: string): Promise<void>;
+  logLevel(session: string): Promise<string | undefined>;
+  /** Forgets everything about a session (DELETE, expiry). */
+  dropSession(session: string): Promise<void>;
+}
+
+/** How long a call's route is kept when its end is not seen, and how long a client may take to answer. */
+export const CALL_TTL_MS = 15 * 60_000;
+
+/** Entries kept per map before expired ones are swept (and, past twice that, the oldest dropped). */
+const SWEEP_AT = 10_000;
+
+interface Expiring<T> {
+  value: T;
+  expires: number;
+}
+
+/** A Map whose entries expire, bounded in size; insertion order is age order. */
+class ExpiringMap<K, V> {
+  #map = new Map<K, Expiring<V>>();
+
+  set(key: K, value: V, ttlMs: number, now = Date.now()) {
+    this.#map.delete(key);
+    this.#map.set(key, { value, expires: now + ttlMs });
+    if (this.#map.size > SWEEP_AT) this.#sweep(now);
+  }
+
+  get(key: K, now = Date.now()): V | undefined {
+    const entry = this.#map.get(key);
+    if (!entry) return undefined;
+    if (entry.expires > now) return entry.value;
+    this.#map.delete(key);
+    return undefined;
+  }
+
+  delete(key: K) {
+    this.#map.delete(key);
+  }
+
+  deleteWhere(match: (key: K, value: V) => boolean) {
+    for (const [key, entry] of this.#map) if (match(key, entry.value)) this.#map.delete(key);
+  }
+
+  #sweep(now: number) {
+    for (const [key, entry] of this.#map) if (entry.expires <= now) this.#map.delete(key);
+    // Still full of live entries: a flood, not traffic. Drop the oldest rather than grow without bound.
+    for (const key of this.#map.keys()) {
+      if (this.#map.size <= 2 * SWEEP_AT) break;
+      this.#map.delete(key);
+    }
+  }
+
+  get size() {
+    return this.#map.size;
+  }
+}
+
+/** The embedded default: one process's memory. */
+export class InMemorySessionStore implements SessionStore {
+  #calls = new ExpiringMap<string, CallRoute>();
+  #latest = new ExpiringMap<string, CallRoute>();
+  #relayed = new ExpiringMap<string, RelayedRequest>();
+  #levels = new Map<string, string>();
+
+  beginCall(session: string, rawId: string, route: CallRoute, ttlMs = CALL_TTL_MS): Promise<void> {
+    this.#calls.set(`${session}\0${rawId}`, route, ttlMs);
+    this.#latest.set(session, route, ttlMs);
+    return Promise.resolve();
+  }
+
+  endCall(session: string, rawId: string): Promise<void> {
+    this.#calls.delete(`${session}\0${rawId}`);
+    return Promise.resolve();
+  }
+
+  call(session: string, rawId: string): Promise<CallRoute | undefined> {
+    return Promise.resolve(this.#calls.get(`${session}\0${rawId}`));
+  }
+
+  latestCall(session: string): Promise<CallRoute | undefined> {
+    return Promise.resolve(this.#latest.get(session));
+  }
+
+  relay(request: RelayedRequest): Promise<string> {
+    const id = `${RELAYED_REQUEST_ID_PREFIX}${crypto.randomUUID()}`;
+    this.#relayed.set(id, request, CALL_TTL_MS);
+    return Promise.resolve(JSON.stringify(id));
+  }
+
+  takeRelayed(session: string, id: unknown): Promise<RelayedRequest | undefined> {
+    if (typeof id !== "string") return Promise.resolve(undefined);
+    const request = this.#relayed.get(id);
+    if (!request || request.session !== session) return Promise.resolve(undefined);
+    this.#relayed.delete(id);
+    return Promise.resolve(request);
+  }
+
+  setLogLevel(session: string, level: string): Promise<void> {
+    this.#levels.set(session, level);
+    return Promise.resolve();
+  }
+
+  logLevel(session: string): Promise<string | undefined> {
+    return Promise.resolve(this.#levels.get(session));
+  }
+
+  dropSession(session: string): Promise<void> {
+    this.#calls.deleteWhere((key) => key.startsWith(`${session}\0`));
+    this.#latest.delete(session);
+    this.#relayed.deleteWhere((_, request) => request.session === session);
+    this.#levels.delete(session);
+    return Promise.resolve();
+  }
+}
