@@ -8,15 +8,12 @@ import { replaceAt } from "../mcp/jsonrpc.ts";
 import { addressOf, resolveResource, type RoutingState } from "./routing_table.ts";
 import type { UpstreamsState } from "./upstreams.ts";
 
-/** Methods a backend answers; every other method is the broker's own. */
-export const ROUTED_METHODS: ReadonlySet<string> = new Set([
-  "tools/call",
-  "prompts/get",
-  "completion/complete",
-  "resources/read",
-  "resources/subscribe",
-  "resources/unsubscribe",
-]);
+/**
+ * How long after a server stops serving its tools are answered "unavailable, retry" (HTTP 502, retryable)
+ * rather than "unknown tool": long enough for a restart or a rolling update, short enough that a server
+ * gone for good stops promising tools it may no longer have.
+ */
+export const UNAVAILABLE_GRACE_MS = 5 * 60_000;
 
 export interface RoutingDecision {
   server: string;
@@ -52,13 +49,14 @@ export function decideRoute(
   params: Record<string, unknown> | undefined,
   text: string,
   rawId: string,
+  now = Date.now(),
 ): RoutingDecision {
   const { table, catalog } = routing;
   const named = (kind: "tool" | "prompt", name: string, path: string[]): RoutingDecision => {
     const route = (kind === "tool" ? table.routes : table.prompts).get(name);
     if (!route) {
       throw kind === "tool"
-        ? new GatewayError("unknown-tool", `Unknown tool: ${name}`, rawId)
+        ? unknownTool(upstreams, table.dormantTools.get(name), name, rawId, now)
         : new GatewayError("invalid-params", `Invalid params: unknown prompt ${name}`, rawId);
     }
     return {
@@ -110,4 +108,46 @@ export function decideRoute(
     default:
       throw new Error(`${method} is not a routed method`);
   }
+}
+
+/**
+ * A tool nobody serves: unknown, unless its server is known and only not serving right now. Then the client
+ * hears why: disabled (not retryable), or unavailable within the grace period (retryable, with when).
+ */
+function unknownTool(
+  upstreams: UpstreamsState,
+  serverName: string | undefined,
+  name: string,
+  rawId: string,
+  now: number,
+): GatewayError {
+  const server = serverName === undefined ? undefined : upstreams.servers.get(serverName);
+  if (!server) return new GatewayError("unknown-tool", `Unknown tool: ${name}`, rawId);
+  if (server.status === "disabled") {
+    return new GatewayError(
+      "unknown-tool",
+      `Unknown tool: ${name} (server ${serverName} is disabled)`,
+      rawId,
+      {
+        data: { server: serverName, status: "disabled" },
+      },
+    );
+  }
+  if (now - (server.unavailableSince ?? now) > UNAVAILABLE_GRACE_MS) {
+    return new GatewayError(
+      "unknown-tool",
+      `Unknown tool: ${name} (server ${serverName} is ${server.status})`,
+      rawId,
+      {
+        data: { server: serverName, status: server.status },
+      },
+    );
+  }
+  const why = server.lastError
+    ? `${server.lastError.stage} failed: ${server.lastError.reason}`
+    : "reconnecting";
+  return new GatewayError("upstream-unavailable", `Server ${serverName} is unavailable: ${why}`, rawId, {
+    data: { server: serverName, status: server.status, retryable: true },
+    retryAfterMs: Math.max(1_000, (server.nextAttemptAt ?? now) - now),
+  });
 }

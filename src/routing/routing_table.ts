@@ -3,7 +3,7 @@
  * this one table, so the two paths cannot disagree. It also carries the aggregated catalog it was built
  * from, which is what the list methods answer with.
  */
-import { type ServedItem, unprefixUri } from "./aggregate.ts";
+import { prefixName, type ServedItem, unprefixUri } from "./aggregate.ts";
 import { derivedProjection } from "./derived.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import { buildCatalog, type Catalog, type ToolView } from "./tool_view.ts";
@@ -41,6 +41,11 @@ export interface RoutingTable {
   prompts: ReadonlyMap<string, ToolRoute>;
   /** Listed resources: served URI → route. */
   resources: ReadonlyMap<string, ResourceRoute>;
+  /**
+   * Tools of servers that are not serving (down, reconnecting, disabled), by the name clients knew them
+   * under: served name → server. Names a serving server owns are not here.
+   */
+  dormantTools: ReadonlyMap<string, string>;
   /** Servers with their prefix, longest prefix first: resolves URIs no list named (templates, dynamic). */
   uriPrefixes: readonly { prefix: string; server: string; templates: readonly string[] }[];
   /** Tool-view version this table was built from. */
@@ -93,10 +98,20 @@ export function buildRoutingTable(upstreams: UpstreamsState, catalog: Catalog): 
       templates: s.templates.map((t) => String(t.uriTemplate)),
     }))
     .sort((a, b) => b.prefix.length - a.prefix.length);
+  const routes = namedRoutes(upstreams, catalog.tools.items, true);
+  const dormantTools = new Map<string, string>();
+  for (const s of upstreams.servers.values()) {
+    if (s.status === "ready") continue;
+    for (const name of s.knownTools) {
+      const served = prefixName(s.config.toolPrefix, name);
+      if (!routes.has(served) && !dormantTools.has(served)) dormantTools.set(served, s.config.name);
+    }
+  }
   return {
-    routes: namedRoutes(upstreams, catalog.tools.items, true),
+    routes,
     prompts: namedRoutes(upstreams, catalog.prompts.items, false),
     resources,
+    dormantTools,
     uriPrefixes,
     version: catalog.tools.version,
   };

@@ -30,6 +30,16 @@ export interface UpstreamState {
   templates: UpstreamResourceTemplate[];
   /** Set once the server has listed tools at least once for this key. */
   discovered: boolean;
+  /**
+   * Tool names (the server's own) from its last successful listing, kept while it is down, reconnecting or
+   * disabled: a call to one of them is told the server is unavailable (or disabled), not that the tool is
+   * unknown.
+   */
+  knownTools: string[];
+  /** Since when the server has not been serving (unset while ready). */
+  unavailableSince?: number;
+  /** When the upstream manager tries again after a failure. */
+  nextAttemptAt?: number;
   protocolVersion?: string;
   serverInfo?: { name: string; version: string };
   capabilities?: Record<string, unknown>;
@@ -69,6 +79,14 @@ function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "C
       servers.set(config.name, { ...previous, config });
       continue;
     }
+    if (
+      previous?.status === "ready" && config.enabled && previous.config.url === config.url
+    ) {
+      // Only the credential changed (a rotated Secret): keep serving while a client with the new one
+      // connects; it replaces what is listed, or fails and takes the tools down.
+      servers.set(config.name, { ...previous, config, upstreamKey: key, lastChange: at });
+      continue;
+    }
     servers.set(config.name, {
       config,
       upstreamKey: key,
@@ -79,6 +97,8 @@ function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "C
       resources: [],
       templates: [],
       discovered: false,
+      knownTools: previous?.knownTools ?? [],
+      unavailableSince: previous ? previous.unavailableSince ?? at : undefined,
       consecutiveFailures: 0,
       lastChange: at,
     });
@@ -127,6 +147,9 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
           tools: event.tools,
           toolRequirements: event.requires ?? {},
           discovered: true,
+          knownTools: event.tools.map((t) => t.name),
+          unavailableSince: undefined,
+          nextAttemptAt: undefined,
           consecutiveFailures: 0,
           lastError: undefined,
           lastChange: at,
@@ -153,6 +176,8 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
           resources: [],
           templates: [],
           lastError: { stage: event.stage, reason: event.reason, at },
+          unavailableSince: s.unavailableSince ?? at,
+          nextAttemptAt: at + event.retryInMs,
           consecutiveFailures: s.consecutiveFailures + 1,
           lastChange: at,
         }));

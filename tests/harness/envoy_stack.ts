@@ -16,6 +16,9 @@ export interface StackServer {
   url: string;
   hostname: string;
   toolPrefix: string;
+  credential?: string;
+  credentialFile?: string;
+  forwardClientToken?: boolean;
 }
 
 export interface EnvoyStack {

@@ -22,6 +22,15 @@ export interface RecordedMessage {
   error?: any;
 }
 
+/** One HTTP request as the backend received it. */
+export interface RecordedRequest {
+  method: string;
+  /** Request headers, lower-case names. */
+  headers: Record<string, string>;
+  /** The JSON-RPC message of a POST, when it parsed as one. */
+  message?: RecordedMessage;
+}
+
 export interface RecordingProxy {
   /** `http://127.0.0.1:PORT/mcp` (same path as the target). */
   url: string;
@@ -32,6 +41,8 @@ export interface RecordingProxy {
   messages(): RecordedMessage[];
   /** Names of the `tools/call` requests so far. */
   toolCalls(): string[];
+  /** Every request so far, oldest first, with its headers. */
+  requests(): RecordedRequest[];
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -40,16 +51,20 @@ export function startRecordingProxy(target: string): RecordingProxy {
   const upstream = new URL(target);
   const seen: string[] = [];
   const messages: RecordedMessage[] = [];
+  const requests: RecordedRequest[] = [];
   // Not `req.signal`: Deno aborts it once the handler returns, which would cut streamed bodies mid-flight.
   const closing = new AbortController();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     seen.push(req.headers.get("authorization") ?? "");
+    const recorded: RecordedRequest = { method: req.method, headers: Object.fromEntries(req.headers) };
+    requests.push(recorded);
     let body: string | undefined;
     if (req.method === "POST") {
       body = await req.text();
       try {
         const parsed = JSON.parse(body);
         messages.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+        if (!Array.isArray(parsed)) recorded.message = parsed;
       } catch { /* not JSON: forwarded as is */ }
     }
     const url = new URL(req.url);
@@ -63,7 +78,11 @@ export function startRecordingProxy(target: string): RecordingProxy {
         signal: closing.signal,
         redirect: "manual",
       });
-      return new Response(res.body, { status: res.status, headers: res.headers });
+      if (!res.body) return new Response(null, { status: res.status, headers: res.headers });
+      // Piped, so closing the proxy ends streams still open (SSE) instead of waiting on them forever.
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      res.body.pipeTo(writable, { signal: closing.signal }).catch(() => {});
+      return new Response(readable, { status: res.status, headers: res.headers });
     } catch (e) {
       return new Response(`proxy: ${(e as Error).message}`, { status: 502 });
     }
@@ -75,6 +94,7 @@ export function startRecordingProxy(target: string): RecordingProxy {
     authorizations: () => [...seen],
     messages: () => [...messages],
     toolCalls: () => messages.filter((m) => m.method === "tools/call").map((m) => m.params?.name),
+    requests: () => [...requests],
     [Symbol.asyncDispose]: () => {
       closing.abort();
       return server.shutdown();
