@@ -35,15 +35,15 @@ interface ProtectedEndpoint {
 /** A stateless MCP endpoint that admits only tokens the BearerValidator accepts, and serves per identity. */
 function startProtectedEndpoint(issuer: string): ProtectedEndpoint {
   const seen: Identity[] = [];
-  let validator: BearerValidator | undefined;
-  let env: Record<string, string> = {};
+  // Both need the port Deno.serve picks, and the handler needs both.
+  const late: { validator?: BearerValidator; env: Record<string, string> } = { env: {} };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (path.startsWith("/.well-known/oauth-protected-resource")) {
-      return Response.json(protectedResourceMetadata((name) => env[name]));
+      return Response.json(protectedResourceMetadata((name) => late.env[name]));
     }
     if (path !== "/mcp") return new Response("not found", { status: 404 });
-    const result = await validator!.validate(req.headers.get("authorization"));
+    const result = await late.validator!.validate(req.headers.get("authorization"));
     if (!result.ok) return bearerErrorResponse(result.error);
     seen.push(result.identity);
     const mcp = new McpServer({ name: "protected", version: "1.0.0" });
@@ -57,12 +57,12 @@ function startProtectedEndpoint(issuer: string): ProtectedEndpoint {
     return transport.handleRequest(req);
   });
   const mcpUrl = `http://127.0.0.1:${server.addr.port}/mcp`;
-  env = {
+  late.env = {
     OAUTH_RESOURCE: mcpUrl,
     OAUTH_AUTHORIZATION_SERVERS: issuer,
     OAUTH_SCOPES_SUPPORTED: "basic",
   };
-  validator = new BearerValidator({
+  late.validator = new BearerValidator({
     resource: mcpUrl,
     authorizationServers: [issuer],
     requiredScopes: ["basic"],
