@@ -16,7 +16,7 @@ const stranger = await generateKeyPair("ES256");
 /** A wristband as Authorino issues it: iss, iat, exp, sub, plus the custom claims. */
 function wristband(
   claims: JWTPayload,
-  options: { key?: CryptoKey; exp?: string | number; alg?: string } = {},
+  options: { key?: Parameters<SignJWT["sign"]>[0]; exp?: string | number; alg?: string } = {},
 ) {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: options.alg ?? "ES256", kid: "trusted-headers-private-key" })

@@ -81,16 +81,19 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+/** Whatever `importSPKI` gives (the global and node:crypto `CryptoKey` types differ under @types/node). */
+type PublicKey = Awaited<ReturnType<typeof importSPKI>>;
+
 export class TrustedHeaderVerifier {
   private constructor(
-    private readonly key: CryptoKey | undefined,
+    private readonly key: PublicKey | undefined,
     private readonly options: z.infer<typeof TrustedHeaderOptionsSchema>,
   ) {}
 
   /** Imports the key once; an unreadable PEM is a startup error, not a per-request surprise. */
   static async create(options: TrustedHeaderOptions): Promise<TrustedHeaderVerifier> {
     const parsed = TrustedHeaderOptionsSchema.parse(options);
-    let key: CryptoKey | undefined;
+    let key: PublicKey | undefined;
     if (parsed.publicKeyPem) {
       try {
         key = await importSPKI(parsed.publicKeyPem, ALGORITHM);
