@@ -160,7 +160,8 @@ Deno.test("bearer: a short-lived token is accepted until it expires, then refuse
 
 Deno.test("bearer: after a key rotation at the provider the new kid is fetched; a dropped key stops verifying", async () => {
   await using idp = await startOidcProvider();
-  const v = validator(idp.issuer, { jwksCooldownMs: 0 });
+  // No verified-token cache here: every validation goes to the keys.
+  const v = validator(idp.issuer, { jwksCooldownMs: 0, verifiedCacheSize: 0 });
   const before = await idp.clientCredentialsToken({ resource: RESOURCE, scope: "basic" });
   assert((await v.validate(`Bearer ${before.access_token}`)).ok);
   assertEquals(idp.hits.get("/jwks"), 1);
@@ -179,6 +180,30 @@ Deno.test("bearer: after a key rotation at the provider the new kid is fetched; 
   const old = await v.validate(`Bearer ${before.access_token}`);
   assert(!old.ok);
   assertEquals(old.error.message, "Unauthorized: the token is signed with an unknown key");
+});
+
+Deno.test("bearer: a verified token is remembered until it expires, not re-verified per request", async () => {
+  await using idp = await startOidcProvider();
+  let now = Date.now();
+  const v = new BearerValidator(
+    { resource: RESOURCE, authorizationServers: [idp.issuer], jwksCooldownMs: 0, clockToleranceSeconds: 0 },
+    { now: () => now },
+  );
+  const token = await idp.clientCredentialsToken({ resource: RESOURCE, scope: "basic" });
+  const first = await v.validate(`Bearer ${token.access_token}`);
+  assert(first.ok);
+  // Dropping the key at the provider does not revoke tokens already verified: like cached keys, they
+  // last until their expiry (and at most jwksCacheMaxAgeMs).
+  await idp.rotateKeys({ keepOld: false });
+  const again = await v.validate(`Bearer ${token.access_token}`);
+  assert(again.ok);
+  assertEquals(again.identity, first.identity);
+  assertEquals(idp.hits.get("/jwks"), 1, "no key lookup for a remembered token");
+  // Past its expiry the remembered result is dropped and the token is checked (and refused) again.
+  now = first.identity.expiresAt! * 1000 + 1;
+  const expired = await v.validate(`Bearer ${token.access_token}`);
+  assert(!expired.ok);
+  assertEquals(expired.error.message, "Unauthorized: the token has expired");
 });
 
 Deno.test("bearer: an unreachable issuer answers 503, retried after a pause, not 401", async () => {

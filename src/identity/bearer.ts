@@ -27,6 +27,7 @@ import { z } from "zod";
 import { GatewayError } from "../mcp/errors.ts";
 import type { Identity } from "./identity.ts";
 import { capabilitiesFromClaims, TokenCapabilitiesOptionsSchema } from "./token_capabilities.ts";
+import { VerifiedCache } from "./verified_cache.ts";
 
 /** Asymmetric JWS algorithms only: a resource server must never accept `none` or shared-secret HS*. */
 const DEFAULT_ALGORITHMS = [
@@ -66,6 +67,11 @@ export const OAuthOptionsSchema = z.object({
    * refetch at most this often, so forged `kid`s cannot make the gateway hammer the issuer.
    */
   jwksCooldownMs: z.number().int().min(0).default(30_000),
+  /**
+   * Tokens whose verification is remembered (until their expiry, and no longer than keys are cached);
+   * 0 verifies every request.
+   */
+  verifiedCacheSize: z.number().int().min(0).default(1000),
   /** Timeout of one discovery or JWKS request. */
   fetchTimeoutMs: z.number().int().positive().default(5_000),
   /** After a failed discovery, requests are answered 503 without retrying for this long. */
@@ -198,6 +204,7 @@ export class BearerValidator {
   readonly options: OAuthOptions;
   readonly resourceMetadataUrl: string;
   private readonly issuers = new Map<string, IssuerState>();
+  private readonly verified: VerifiedCache<{ identity: Identity; claims: JWTPayload }>;
   private readonly fetchFn: typeof fetch;
   private readonly now: () => number;
 
@@ -208,6 +215,7 @@ export class BearerValidator {
     this.fetchFn = deps.fetch ?? fetch;
     this.now = deps.now ?? Date.now;
     for (const issuer of this.options.authorizationServers) this.issuers.set(issuer, {});
+    this.verified = new VerifiedCache(this.options.verifiedCacheSize);
   }
 
   /** The challenge for a request without a token (RFC 6750 §3.1: no error code then). */
@@ -236,6 +244,9 @@ export class BearerValidator {
         : this.refuse(undefined, "Unauthorized: a bearer token is required");
     }
     const token = match[1];
+    const now = this.now();
+    const cached = this.verified.get(token, now);
+    if (cached) return { ok: true, ...cached };
     let unverified: JWTPayload;
     try {
       unverified = decodeJwt(token);
@@ -297,6 +308,12 @@ export class BearerValidator {
       allowed: caps ? capabilitiesFromClaims(claims, caps) : undefined,
       capabilitySources: caps ? ["token-claims"] : [],
     };
+    // jose accepted it up to exp + tolerance; remember it that long, and no longer than keys are trusted.
+    const until = Math.min(
+      (claims.exp! + this.options.clockToleranceSeconds) * 1000,
+      now + this.options.jwksCacheMaxAgeMs,
+    );
+    this.verified.set(token, { identity, claims }, until);
     return { ok: true, identity, claims };
   }
 

@@ -24,6 +24,7 @@ import {
   DENY_ALL,
   enforceAllTypes,
 } from "./identity.ts";
+import { VerifiedCache } from "./verified_cache.ts";
 
 export const TRUSTED_HEADER = "x-mcp-authorized";
 export const LEGACY_TRUSTED_HEADER = "x-authorized-tools";
@@ -40,6 +41,8 @@ export const TrustedHeaderOptionsSchema = z.object({
   enforceCapabilityFiltering: z.boolean().default(false),
   /** Leeway for `exp`/`nbf`, seconds (Kuadrant's broker allows none). */
   clockToleranceSeconds: z.number().int().min(0).default(0),
+  /** Valid headers remembered until their expiry (Authorino reissues per request, so hits are modest). */
+  verifiedCacheSize: z.number().int().min(0).default(1000),
 });
 export type TrustedHeaderOptions = z.input<typeof TrustedHeaderOptionsSchema>;
 
@@ -85,10 +88,14 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
 type PublicKey = Awaited<ReturnType<typeof importSPKI>>;
 
 export class TrustedHeaderVerifier {
+  private readonly verified: VerifiedCache<TrustedHeaderResult>;
+
   private constructor(
     private readonly key: PublicKey | undefined,
     private readonly options: z.infer<typeof TrustedHeaderOptionsSchema>,
-  ) {}
+  ) {
+    this.verified = new VerifiedCache(options.verifiedCacheSize);
+  }
 
   /** Imports the key once; an unreadable PEM is a startup error, not a per-request surprise. */
   static async create(options: TrustedHeaderOptions): Promise<TrustedHeaderVerifier> {
@@ -128,6 +135,9 @@ export class TrustedHeaderVerifier {
     });
     if (!this.key) return invalid("no public key configured (TRUSTED_HEADER_PUBLIC_KEY)");
     if (value.trim() === "") return invalid("empty header");
+    const cacheKey = `${header} ${value}`;
+    const cached = this.verified.get(cacheKey, Date.now());
+    if (cached) return cached;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(value.trim(), this.key, {
@@ -154,14 +164,21 @@ export class TrustedHeaderVerifier {
       allowed = { tools: parsed.data };
     }
     if (this.options.enforceCapabilityFiltering) allowed = enforceAllTypes(allowed);
-    return {
+    const expiresAt = typeof payload.exp === "number" ? payload.exp : undefined;
+    const result: TrustedHeaderResult = {
       status: "valid",
       header,
       allowed,
       subject: stringClaim(payload, "sub"),
       clientId: stringClaim(payload, "client_id") ?? stringClaim(payload, "azp"),
-      expiresAt: typeof payload.exp === "number" ? payload.exp : undefined,
+      expiresAt,
     };
+    // Without `exp` (Kuadrant does not require one) a header is re-verified after a minute.
+    const until = expiresAt !== undefined
+      ? (expiresAt + this.options.clockToleranceSeconds) * 1000
+      : Date.now() + 60_000;
+    this.verified.set(cacheKey, result, until);
+    return result;
   }
 }
 

@@ -162,6 +162,8 @@ export async function startOidcProvider(options: OidcHarnessOptions = {}): Promi
           })),
       ],
       pkce: { required: () => true },
+      // ID tokens are signed with the same (only) key type; the default RS256 needs an RSA key.
+      clientDefaults: { id_token_signed_response_alg: alg, grant_types: ["authorization_code"] },
       features: {
         devInteractions: { enabled: false },
         registration: { enabled: true },
