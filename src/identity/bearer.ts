@@ -294,8 +294,9 @@ export class BearerValidator {
       return this.refuse("insufficient_scope", `Forbidden: the token lacks scope ${missing.join(" ")}`);
     }
     const caps = this.options.tokenCapabilities;
-    const identity: Identity = {
-      source: "token",
+    // Frozen: a remembered identity is handed to every later request with the same token.
+    const identity: Identity = Object.freeze({
+      source: "token" as const,
       subject: typeof claims.sub === "string" ? claims.sub : undefined,
       clientId: typeof claims.client_id === "string"
         ? claims.client_id
@@ -306,8 +307,8 @@ export class BearerValidator {
       scopes,
       expiresAt: claims.exp,
       allowed: caps ? capabilitiesFromClaims(claims, caps) : undefined,
-      capabilitySources: caps ? ["token-claims"] : [],
-    };
+      capabilitySources: caps ? ["token-claims" as const] : [],
+    });
     // jose accepted it up to exp + tolerance; remember it that long, and no longer than keys are trusted.
     const until = Math.min(
       (claims.exp! + this.options.clockToleranceSeconds) * 1000,
