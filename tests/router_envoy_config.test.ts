@@ -5,10 +5,11 @@ import { InMemoryEventLog } from "../src/events/log.ts";
 import { routingTableProjection } from "../src/routing/routing_table.ts";
 import { upstreamKey } from "../src/routing/upstreams.ts";
 import type { ServerConfig } from "../src/config/schema.ts";
-import { buildEnvoyConfig, PROCESSING_MODE } from "../src/router/envoy_config.ts";
+import { buildEnvoyConfig, JWKS_CLUSTER, JWT_PROVIDER, PROCESSING_MODE } from "../src/router/envoy_config.ts";
 import { METADATA_NAMESPACE } from "../src/router/mod.ts";
 import { readConfigFile } from "../src/config/watch.ts";
 import { REFERENCE_MODE } from "./harness/envoy.ts";
+import { loadEnvoyApi } from "./harness/envoy_proto.ts";
 
 const servers: ServerConfig[] = [
   {
@@ -96,4 +97,96 @@ Deno.test("envoy config: deploy/envoy/envoy.yaml is what the generator makes fro
   });
   const shipped = parse(Deno.readTextFileSync(new URL("../deploy/envoy/envoy.yaml", import.meta.url)));
   assertEquals(shipped, JSON.parse(JSON.stringify(config)), "run `deno task envoy-config` to regenerate");
+});
+
+const JWT = {
+  issuer: "http://keycloak.127-0-0-1.sslip.io:8889/realms/mcp",
+  jwksUri: "https://keycloak.127-0-0-1.sslip.io:8443/realms/mcp/protocol/openid-connect/certs",
+  audiences: ["http://mcp.127-0-0-1.sslip.io:8888/mcp"],
+};
+
+function sampleBootstrap(jwt?: typeof JWT) {
+  const sample = readConfigFile(new URL("../config/mcp-system/config.yaml", import.meta.url).pathname);
+  assert(sample.ok);
+  return buildEnvoyConfig(sample.config, {
+    listen: { host: "0.0.0.0", port: 8888 },
+    router: { host: "127.0.0.1", port: 50051 },
+    broker: { host: "127.0.0.1", port: 8080 },
+    adminPort: 9901,
+    jwt,
+  }).config;
+}
+
+Deno.test("envoy config: generated and shipped bootstraps are valid against Envoy's API protos", () => {
+  const envoy = loadEnvoyApi();
+  assertEquals(envoy.check("envoy.config.bootstrap.v3.Bootstrap", sampleBootstrap()), []);
+  assertEquals(envoy.check("envoy.config.bootstrap.v3.Bootstrap", sampleBootstrap(JWT)), []);
+  const shipped = parse(Deno.readTextFileSync(new URL("../deploy/envoy/envoy.yaml", import.meta.url)));
+  assertEquals(envoy.check("envoy.config.bootstrap.v3.Bootstrap", shipped), []);
+  const istio = parse(Deno.readTextFileSync(new URL("../deploy/istio/envoyfilter.yaml", import.meta.url)));
+  for (const patch of istio.spec.configPatches) {
+    assertEquals(
+      envoy.check(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
+        patch.patch.value,
+      ),
+      [],
+    );
+  }
+  // The checker can fail: a misspelt field, a bad enum value, a wrong type and an unknown @type are named.
+  const broken: Any = sampleBootstrap(JWT);
+  const hcm = broken.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.http_filters[0].typed_config.providers.mcp_oauth.audience = "x";
+  hcm.codec_type = "HTTP9";
+  hcm.stream_idle_timeout = 3600;
+  hcm.http_filters[1].typed_config["@type"] = "type.googleapis.com/envoy.nope.v3.Nothing";
+  const problems = envoy.check("envoy.config.bootstrap.v3.Bootstrap", broken);
+  assertEquals(problems.length, 4, problems.join("\n"));
+  assert(
+    problems.some((p) =>
+      p.endsWith(
+        'providers["mcp_oauth"].audience: no such field in envoy.extensions.filters.http.jwt_authn.v3.JwtProvider',
+      )
+    ),
+  );
+  assert(problems.some((p) => p.includes('"HTTP9" is not a value of')));
+  assert(problems.some((p) => p.includes("stream_idle_timeout: want a duration")));
+  assert(problems.some((p) => p.includes("envoy.nope.v3.Nothing is not a loaded message")));
+});
+
+Deno.test("envoy config: --jwt-* puts jwt_authn before ext_proc, leaves /.well-known/ open and answers 401 with resource_metadata", () => {
+  const config: Any = sampleBootstrap(JWT);
+  const { hcm } = filterOf(config);
+  assertEquals(hcm.http_filters.map((f: Any) => f.name), [
+    "envoy.filters.http.jwt_authn",
+    "envoy.filters.http.ext_proc",
+    "envoy.filters.http.router",
+  ]);
+  const authn = hcm.http_filters[0].typed_config;
+  const provider = authn.providers[JWT_PROVIDER];
+  assertEquals(provider.issuer, JWT.issuer);
+  assertEquals(provider.audiences, JWT.audiences);
+  assertEquals(provider.remote_jwks.http_uri, { uri: JWT.jwksUri, cluster: JWKS_CLUSTER, timeout: "5s" });
+  assertEquals(provider.forward, true);
+  assertEquals(authn.rules, [
+    { match: { prefix: "/.well-known/" } },
+    { match: { prefix: "/" }, requires: { provider_name: JWT_PROVIDER } },
+  ]);
+  const mapper = hcm.local_reply_config.mappers[0];
+  assertEquals(mapper.filter.status_code_filter.comparison.value.default_value, 401);
+  assertEquals(mapper.headers_to_add[0].header, {
+    key: "www-authenticate",
+    value:
+      'Bearer resource_metadata="http://mcp.127-0-0-1.sslip.io:8888/.well-known/oauth-protected-resource/mcp"',
+  });
+  const jwks = config.static_resources.clusters.find((c: Any) => c.name === JWKS_CLUSTER);
+  assertEquals(jwks.type, "STRICT_DNS");
+  assertEquals(jwks.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
+    address: "keycloak.127-0-0-1.sslip.io",
+    port_value: 8443,
+  });
+  assertEquals(jwks.transport_socket.typed_config.sni, "keycloak.127-0-0-1.sslip.io");
+  // Without the flags nothing changes: the shipped bootstrap has no jwt_authn.
+  assertEquals(filterOf(sampleBootstrap()).hcm.http_filters.length, 2);
+  assertEquals(filterOf(sampleBootstrap()).hcm.local_reply_config, undefined);
 });

@@ -21,6 +21,9 @@ export type GatewayErrorKind =
   | "upstream-error"
   | "forbidden"
   | "too-many-streams"
+  | "unauthorized"
+  | "insufficient-scope"
+  | "auth-unavailable"
   | "internal";
 
 const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
@@ -42,6 +45,11 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "upstream-error": { status: 502, code: RpcCode.InternalError },
   "forbidden": { status: 403, code: RpcCode.InvalidRequest },
   "too-many-streams": { status: 429, code: RpcCode.InvalidRequest },
+  // OAuth resource server (RFC 6750 §3.1, MCP authorization): the challenge travels in WWW-Authenticate.
+  "unauthorized": { status: 401, code: RpcCode.InvalidRequest },
+  "insufficient-scope": { status: 403, code: RpcCode.InvalidRequest },
+  // The issuer's metadata or keys cannot be fetched: the token may be fine, so not a 401.
+  "auth-unavailable": { status: 503, code: RpcCode.InternalError },
   "internal": { status: 500, code: RpcCode.InternalError },
 };
 

@@ -1,9 +1,11 @@
 /**
  * Generates a plain Envoy bootstrap (standalone mode, no Istio) from the gateway config: a listener with
  * the ext_proc filter configured as the router expects, a virtual host per server hostname, the broker as
- * the default route, and clusters for router, broker and each server.
+ * the default route, and clusters for router, broker and each server. With {@link JwtAuthnOptions}, a
+ * `jwt_authn` filter validates the client's OAuth token before anything else runs.
  */
 import type { GatewayConfig } from "../config/schema.ts";
+import { protectedResourceMetadataUrl } from "../identity/bearer.ts";
 import { METADATA_NAMESPACE } from "./replies.ts";
 
 export interface HostPort {
@@ -24,7 +26,30 @@ export interface EnvoyConfigOptions {
   bufferLimitBytes?: number;
   /** Admin interface port on 127.0.0.1; 0 leaves it out. */
   adminPort?: number;
+  /** Validate the client's bearer token in Envoy (`--jwt-issuer`, `--jwt-jwks-uri`, `--jwt-audience`). */
+  jwt?: JwtAuthnOptions;
 }
+
+/**
+ * Envoy's `jwt_authn` as the plain-Envoy stand-in for a Kuadrant AuthPolicy: every request but the
+ * OAuth metadata under `/.well-known/` needs a JWT from `issuer`, signed by a key at `jwksUri`, whose
+ * `aud` names one of `audiences` (the MCP resource URL, RFC 8707). Scopes and per-user capabilities are
+ * not Envoy's job here: the broker checks them (`--oauth-validate-tokens`), so the token is forwarded.
+ */
+export interface JwtAuthnOptions {
+  issuer: string;
+  jwksUri: string;
+  audiences: string[];
+  /** The 401 challenge's `resource_metadata` (RFC 9728); default derived from the first audience. */
+  resourceMetadataUrl?: string;
+  /** How long fetched keys are cached, seconds (default 600; an unknown `kid` does not refetch sooner). */
+  jwksCacheSeconds?: number;
+}
+
+/** The provider name in the generated `jwt_authn` config (also the dynamic metadata key of the payload). */
+export const JWT_PROVIDER = "mcp_oauth";
+/** Cluster the JWKS is fetched through. */
+export const JWKS_CLUSTER = "oauth_jwks";
 
 /** The ext_proc processing mode the router is written for (the reference gateway's). */
 export const PROCESSING_MODE = {
@@ -71,6 +96,90 @@ function cluster(name: string, target: HostPort, extra: Record<string, unknown> 
   };
 }
 
+function urlTarget(url: URL): HostPort {
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+  };
+}
+
+function tlsSocket(sni: string) {
+  return {
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        sni,
+      },
+    },
+  };
+}
+
+/** The `jwt_authn` HTTP filter, the cluster its JWKS comes through, and the challenge for its 401s. */
+export function jwtAuthnPieces(jwt: JwtAuthnOptions) {
+  if (jwt.audiences.length === 0) {
+    throw new Error("jwt_authn needs at least one audience (the MCP resource URL)");
+  }
+  const jwks = new URL(jwt.jwksUri);
+  const filter = {
+    name: "envoy.filters.http.jwt_authn",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+      providers: {
+        [JWT_PROVIDER]: {
+          issuer: jwt.issuer,
+          audiences: jwt.audiences,
+          remote_jwks: {
+            http_uri: { uri: jwt.jwksUri, cluster: JWKS_CLUSTER, timeout: "5s" },
+            cache_duration: `${jwt.jwksCacheSeconds ?? 600}s`,
+            // Fetch at startup and refresh in the background, so no request waits on the issuer.
+            async_fetch: {},
+            retry_policy: { num_retries: 3 },
+          },
+          // The broker is the second line (scopes, capabilities, session binding); it needs the token.
+          // It never goes further: the gateway strips Authorization before any backend.
+          forward: true,
+          payload_in_metadata: "jwt_payload",
+          clock_skew_seconds: 30,
+        },
+      },
+      rules: [
+        // Protected resource metadata must be readable without a token: it tells clients how to get one.
+        { match: { prefix: "/.well-known/" } },
+        { match: { prefix: "/" }, requires: { provider_name: JWT_PROVIDER } },
+      ],
+      bypass_cors_preflight: true,
+    },
+  };
+  const challenge = `Bearer resource_metadata="${
+    jwt.resourceMetadataUrl ?? protectedResourceMetadataUrl(jwt.audiences[0])
+  }"`;
+  // jwt_authn answers 401 with `Bearer realm=…`; MCP clients look for `resource_metadata` (RFC 9728 §5.1).
+  // Local-reply mappers run after the filter's own headers, so this value is the one sent.
+  const localReply = {
+    mappers: [{
+      filter: {
+        status_code_filter: {
+          comparison: {
+            op: "EQ",
+            value: { default_value: 401, runtime_key: "mcp.jwt_authn.challenge_status" },
+          },
+        },
+      },
+      headers_to_add: [{
+        header: { key: "www-authenticate", value: challenge },
+        append_action: "OVERWRITE_IF_EXISTS_OR_ADD",
+      }],
+    }],
+  };
+  const clusterConfig = cluster(
+    JWKS_CLUSTER,
+    urlTarget(jwks),
+    jwks.protocol === "https:" ? tlsSocket(jwks.hostname) : {},
+  );
+  return { filter, localReply, cluster: clusterConfig };
+}
+
 export interface EnvoyBootstrap {
   config: Record<string, unknown>;
   /** Servers left out, and why (disabled, or a hostname another server already claims). */
@@ -106,7 +215,6 @@ export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions):
     }
     claimed.set(domain, server.name);
     const url = new URL(server.url);
-    const tls = url.protocol === "https:";
     const name = serverClusterName(server.name);
     virtualHosts.push({
       name,
@@ -117,23 +225,7 @@ export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions):
         route: { cluster: name, timeout: "0s", host_rewrite_literal: url.host },
       }],
     });
-    clusters.push(
-      cluster(
-        name,
-        { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port) || (tls ? 443 : 80) },
-        tls
-          ? {
-            transport_socket: {
-              name: "envoy.transport_sockets.tls",
-              typed_config: {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                sni: url.hostname,
-              },
-            },
-          }
-          : {},
-      ),
-    );
+    clusters.push(cluster(name, urlTarget(url), url.protocol === "https:" ? tlsSocket(url.hostname) : {}));
   }
   // Everything else, the public host included, is the broker's (the router pins :authority to it).
   virtualHosts.push({
@@ -141,6 +233,9 @@ export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions):
     domains: ["*"],
     routes: [{ match: { prefix: "/" }, route: { cluster: "mcp_broker", timeout: "0s" } }],
   });
+
+  const jwt = o.jwt ? jwtAuthnPieces(o.jwt) : undefined;
+  if (jwt) clusters.push(jwt.cluster);
 
   const config: Record<string, unknown> = {
     static_resources: {
@@ -159,7 +254,10 @@ export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions):
               // SSE listeners (GET /mcp) are idle between events; the broker sends keep-alives.
               stream_idle_timeout: "3600s",
               route_config: { name: "mcp_routes", virtual_hosts: virtualHosts },
+              ...(jwt ? { local_reply_config: jwt.localReply } : {}),
               http_filters: [
+                // Authentication first: nothing unauthenticated reaches the router or a backend.
+                ...(jwt ? [jwt.filter] : []),
                 {
                   name: "envoy.filters.http.ext_proc",
                   typed_config: {
