@@ -32,6 +32,18 @@ Usage: mcp-broker-router [flags]
   --allowed-hosts LIST             Host header values accepted on /mcp, comma-separated, or "*" (env
                                    MCP_ALLOWED_HOSTS; default: loopback and the public host when the broker
                                    listens on loopback, any otherwise)
+Identity (see docs/auth.md):
+  --oauth-validate-tokens          validate bearer tokens on /mcp (env OAUTH_VALIDATE_TOKENS=true): issuers from
+                                   OAUTH_AUTHORIZATION_SERVERS, audience OAUTH_RESOURCE, scopes OAUTH_REQUIRED_SCOPES
+  --token-capabilities CLAIM       read per-user capabilities from the validated token's CLAIM (Keycloak:
+                                   resource_access, roles tool:<name> / prompt:<name>) (env TOKEN_CAPABILITIES_CLAIM)
+  --token-capabilities-format F    roles|capabilities (default roles; capabilities = Kuadrant's JSON)
+  --trusted-header-public-key PEM  verify Kuadrant's x-mcp-authorized header with this ES256 public key, PEM text or
+                                   a file holding it (env TRUSTED_HEADER_PUBLIC_KEY)
+  --enforce-capability-filtering   without a trusted header, allow nothing (env ENFORCE_CAPABILITY_FILTERING=true)
+  --audit-log FILE                 one JSON line per routed request; "-" is stdout (default), "off" disables
+  --audit-arguments                include tool arguments in audit lines (off by default)
+
   --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
   --log-format FORMAT              text|json (default text)
   --help                           show this help
@@ -96,6 +108,15 @@ const OptionsSchema = z.object({
   brokerStatusUrl: z.string().optional(),
   allowedOrigins: z.string().optional(),
   allowedHosts: z.string().optional(),
+  oauthValidateTokens: z.boolean().optional(),
+  tokenCapabilitiesClaim: z.string().min(1).optional(),
+  tokenCapabilitiesFormat: z.enum(["roles", "capabilities"], {
+    error: "--token-capabilities-format must be roles or capabilities",
+  }),
+  trustedHeaderPublicKey: z.string().min(1).optional(),
+  enforceCapabilityFiltering: z.boolean(),
+  auditLog: z.string().min(1),
+  auditArguments: z.boolean(),
 });
 
 export type GatewayOptions = z.infer<typeof OptionsSchema>;
@@ -138,6 +159,13 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "mcp-broker-status-url": { type: "string" },
         "allowed-origins": { type: "string" },
         "allowed-hosts": { type: "string" },
+        "oauth-validate-tokens": { type: "boolean" },
+        "token-capabilities": { type: "string" },
+        "token-capabilities-format": { type: "string" },
+        "trusted-header-public-key": { type: "string" },
+        "enforce-capability-filtering": { type: "boolean" },
+        "audit-log": { type: "string" },
+        "audit-arguments": { type: "boolean" },
         "help": { type: "boolean", short: "h" },
       },
     }));
@@ -170,6 +198,14 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     brokerStatusUrl: values["mcp-broker-status-url"] ?? env("MCP_BROKER_STATUS_URL"),
     allowedOrigins: values["allowed-origins"] ?? env("MCP_ALLOWED_ORIGINS"),
     allowedHosts: values["allowed-hosts"] ?? env("MCP_ALLOWED_HOSTS"),
+    oauthValidateTokens: values["oauth-validate-tokens"] as boolean | undefined,
+    tokenCapabilitiesClaim: values["token-capabilities"] ?? env("TOKEN_CAPABILITIES_CLAIM"),
+    tokenCapabilitiesFormat: values["token-capabilities-format"] ?? "roles",
+    trustedHeaderPublicKey: values["trusted-header-public-key"] ?? env("TRUSTED_HEADER_PUBLIC_KEY"),
+    enforceCapabilityFiltering: values["enforce-capability-filtering"] ??
+      /^(true|1|yes|on)$/i.test(env("ENFORCE_CAPABILITY_FILTERING") ?? ""),
+    auditLog: values["audit-log"] ?? "-",
+    auditArguments: values["audit-arguments"] ?? false,
   });
   if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
   return { ok: true, options: parsed.data };

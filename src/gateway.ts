@@ -16,6 +16,9 @@ import { sessionMapProjection } from "./session/session_map.ts";
 import { TokenService } from "./session/tokens.ts";
 import { UpstreamSupervisor } from "./upstream/supervisor.ts";
 import { Admission } from "./admission/admit.ts";
+import { AuditLog } from "./identity/audit.ts";
+import { oauthOptionsFromEnv } from "./identity/bearer.ts";
+import { IdentityResolver } from "./identity/resolve.ts";
 import type { OriginPolicy } from "./admission/origin.ts";
 import { InMemorySessionStore } from "./session/store.ts";
 import { type RunningRouter, startRouter } from "./router/mod.ts";
@@ -60,8 +63,12 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
   const policy = originPolicy(options);
-  const admission = new Admission(tokens, sessions, policy);
+  const identities = await identityResolver(options);
+  const admission = new Admission(tokens, sessions, policy, identities);
   const store = new InMemorySessionStore();
+  const audit = options.auditLog === "off"
+    ? undefined
+    : AuditLog.open({ file: options.auditLog, includeArguments: options.auditArguments });
   const context: BrokerContext = {
     log,
     upstreams,
@@ -71,6 +78,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     admission,
     store,
     metrics,
+    audit,
     logger: logger.with({ component: "broker" }),
     options: {
       maxBodyBytes: options.maxBodyBytes,
@@ -122,6 +130,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
         tokens,
         admission,
         store,
+        audit,
         logger,
         routing,
         sessions,
@@ -147,8 +156,40 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
       abort.abort();
       await supervisor.stop();
       await server.finished;
+      audit?.close();
     },
   };
+}
+
+/**
+ * Who is calling, from the identity flags and `OAUTH_*` variables: a bearer token the broker validates, a
+ * policy layer's trusted header, both, or neither (every caller anonymous and unrestricted).
+ */
+async function identityResolver(options: GatewayOptions): Promise<IdentityResolver> {
+  const env = (name: string) => Deno.env.get(name);
+  const tokenCapabilities = options.tokenCapabilitiesClaim
+    ? { claim: options.tokenCapabilitiesClaim, format: options.tokenCapabilitiesFormat }
+    : undefined;
+  const oauth = oauthOptionsFromEnv(env, {
+    ...(options.oauthValidateTokens ? { validateTokens: true } : {}),
+    ...(tokenCapabilities ? { tokenCapabilities } : {}),
+  });
+  if (!oauth.ok) throw new Error(oauth.error);
+  if (tokenCapabilities && !oauth.value) {
+    throw new Error("--token-capabilities reads the validated token: turn on --oauth-validate-tokens too");
+  }
+  let publicKeyPem = options.trustedHeaderPublicKey;
+  if (publicKeyPem && !publicKeyPem.includes("-----BEGIN")) {
+    try {
+      publicKeyPem = await Deno.readTextFile(publicKeyPem);
+    } catch (e) {
+      throw new Error(`--trusted-header-public-key: cannot read ${publicKeyPem}: ${(e as Error).message}`);
+    }
+  }
+  return await IdentityResolver.create({
+    oauth: oauth.value,
+    trustedHeader: { publicKeyPem, enforceCapabilityFiltering: options.enforceCapabilityFiltering },
+  });
 }
 
 /**

@@ -16,8 +16,8 @@ const CLIENT_HEADERS = {
   authorization: "Bearer client-token",
   cookie: "sid=client-cookie",
   "proxy-authorization": "Basic Y2xpZW50OnByb3h5",
-  "x-mcp-authorized": "forged.trusted.header",
-  "x-authorized-tools": "forged.kagenti.header",
+  // Addressed to the gateway (an unknown virtual server narrows nothing), never to a backend.
+  "x-mcp-virtualserver": "team/not-configured",
 };
 
 /** Headers that must never reach a backend, whatever the path. */
@@ -26,6 +26,7 @@ const NEVER = [
   "proxy-authorization",
   "x-mcp-authorized",
   "x-authorized-tools",
+  "x-mcp-virtualserver",
   "x-mcp-hairpin-token",
 ];
 

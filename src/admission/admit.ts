@@ -2,11 +2,16 @@
  * Admission: may this request be served, and as whom? One function for both data paths — the broker's
  * HTTP handler and the router's body phase — so they refuse the same requests with the same answers.
  *
- * Checked, in order: Origin and Host (DNS rebinding), the gateway session (spec, Streamable HTTP session
- * management: none → 400, unknown, expired or terminated → 404 so the client re-initializes) and the
+ * Checked, in order: Origin and Host (DNS rebinding); who is calling (a bearer token when the gateway
+ * validates tokens, a policy layer's trusted header, the selected virtual server: one {@link Identity});
+ * the gateway session (spec, Streamable HTTP session management: none → 400, unknown, expired or terminated
+ * → 404 so the client re-initializes), which must belong to the same subject that opened it; and the
  * `MCP-Protocol-Version` header (unsupported → 400).
  */
 import type { ProjectionView } from "../events/log.ts";
+import type { BearerError } from "../identity/bearer.ts";
+import { ANONYMOUS, type Identity } from "../identity/identity.ts";
+import { type IdentityResolver, subjectKey } from "../identity/resolve.ts";
 import type { HeaderLookup } from "../mcp/backend_headers.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { isSupportedProtocolVersion } from "../mcp/protocol.ts";
@@ -24,10 +29,27 @@ export interface InboundRequest {
   rawId?: string;
 }
 
-/** An admitted request's session: the token the client holds and what it says. */
-export interface Admitted {
+/** Who is calling, for a request that needs no session (`initialize`). */
+export interface Identified {
+  identity: Identity;
+}
+
+/** An admitted request's session: the token the client holds, what it says, and who is calling. */
+export interface Admitted extends Identified {
   token: string;
   claims: SessionClaims;
+}
+
+/** A bearer-token refusal as a gateway error: 401/403 with the RFC 6750 challenge, or 503. */
+function bearerRefusal(error: BearerError, rawId: string): GatewayError {
+  const kind = error.status === 401
+    ? "unauthorized"
+    : error.status === 403
+    ? "insufficient-scope"
+    : "auth-unavailable";
+  return new GatewayError(kind, error.message, rawId, {
+    headers: error.wwwAuthenticate ? { "www-authenticate": error.wwwAuthenticate } : undefined,
+  });
 }
 
 export class Admission {
@@ -35,17 +57,27 @@ export class Admission {
     private readonly tokens: TokenService,
     private readonly sessions: ProjectionView<SessionMapState>,
     private readonly policy: OriginPolicy,
+    private readonly identities?: IdentityResolver,
   ) {}
 
-  /** Origin and Host only: for requests that open a session or need none. */
+  /** Origin and Host only (e.g. for OPTIONS, or before anything else is read). */
   checkOrigin(req: InboundRequest): void {
     checkOrigin(req.host, req.header("origin"), this.policy, req.rawId);
+  }
+
+  /** Origin, Host and identity: for requests that open a session or need none. */
+  async identify(req: InboundRequest): Promise<Identified> {
+    this.checkOrigin(req);
+    if (!this.identities) return { identity: ANONYMOUS };
+    const result = await this.identities.resolve({ get: req.header });
+    if (!result.ok) throw bearerRefusal(result.error, req.rawId ?? "null");
+    return { identity: result.identity };
   }
 
   /** Admits a request that must belong to a session; throws the {@link GatewayError} to answer with. */
   async admit(req: InboundRequest): Promise<Admitted> {
     const rawId = req.rawId ?? "null";
-    this.checkOrigin(req);
+    const { identity } = await this.identify(req);
     const token = req.header("mcp-session-id");
     if (!token) {
       throw new GatewayError("missing-session", "Bad Request: Mcp-Session-Id header is required", rawId);
@@ -54,8 +86,14 @@ export class Admission {
     if (!verified.ok) {
       throw new GatewayError("invalid-session", `Session not found: ${verified.reason}`, rawId);
     }
-    if (isClosed(this.sessions.state, verified.claims.id)) {
+    const claims = verified.claims;
+    if (isClosed(this.sessions.state, claims.id)) {
       throw new GatewayError("invalid-session", "Session not found: the session was terminated", rawId);
+    }
+    // A session belongs to whoever opened it: another subject's token on it is a different caller, who
+    // gets a session of their own (404 makes a client re-initialize) and sees nothing of this one.
+    if (claims.subject !== undefined && claims.subject !== subjectKey(identity)) {
+      throw new GatewayError("invalid-session", "Session not found: it belongs to another subject", rawId);
     }
     const version = req.header("mcp-protocol-version");
     if (version && !isSupportedProtocolVersion(version)) {
@@ -65,6 +103,6 @@ export class Admission {
         rawId,
       );
     }
-    return { token, claims: verified.claims };
+    return { token, claims, identity };
   }
 }

@@ -1,5 +1,6 @@
 /** What every broker handler reads: projection views (synchronous, never awaited) and the edges' services. */
 import type { Admission } from "../admission/admit.ts";
+import type { AuditLog } from "../identity/audit.ts";
 import type { OriginPolicy } from "../admission/origin.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
@@ -32,6 +33,8 @@ export interface BrokerContext {
   admission: Admission;
   store: SessionStore;
   metrics: GatewayMetrics;
+  /** One line per routed request; absent when the audit log is off. */
+  audit?: AuditLog;
   logger: Logger;
   options: BrokerOptions;
 }

@@ -13,7 +13,7 @@ import type { SessionStore } from "../session/store.ts";
 import { backendSessionHeaders } from "../mcp/backend_headers.ts";
 import type { BackendStreams } from "./backend_streams.ts";
 import type { BrokerContext } from "./context.ts";
-import { Relay, type RelayOptions } from "./relay.ts";
+import { answerOf, Relay, type RelayOptions } from "./relay.ts";
 
 export interface ForwardDeps {
   binder: BackendBinder;
@@ -25,6 +25,18 @@ export interface ForwardDeps {
 export interface ForwardOptions extends RelayOptions {
   /** Called with the HTTP status and elapsed seconds once the backend answered (metrics). */
   onAnswer?: (status: number | "unavailable", seconds: number) => void;
+  /** Called once with the call's outcome, when the client has its whole answer (audit). */
+  onSettled?: (outcome: "ok" | "error" | "unavailable", error?: GatewayError) => void;
+}
+
+/** The outcome a JSON answer reports. */
+function jsonAnswer(text: string): "ok" | "error" {
+  try {
+    const message = JSON.parse(text);
+    return message && typeof message === "object" ? answerOf(message) || "ok" : "error";
+  } catch {
+    return "error";
+  }
 }
 
 /**
@@ -67,11 +79,14 @@ export async function forward(
   for (let attempt = 0; attempt < 2; attempt++) {
     let binding: BackendBinding;
     try {
-      binding = await deps.binder.acquire(session.claims, server, rawId);
+      binding = await deps.binder.acquire(session.claims, server, rawId, (name) => req.headers.get(name));
     } catch (e) {
-      if (e instanceof GatewayError) throw e;
-      options.onAnswer?.("unavailable", elapsed());
-      throw unavailable(server, e instanceof BackendInitError ? e.message : String(e), rawId);
+      const error = e instanceof GatewayError
+        ? e
+        : unavailable(server, e instanceof BackendInitError ? e.message : String(e), rawId);
+      if (!(e instanceof GatewayError)) options.onAnswer?.("unavailable", elapsed());
+      options.onSettled?.(error.kind === "upstream-unavailable" ? "unavailable" : "error", error);
+      throw error;
     }
     const route = {
       server: server.name,
@@ -90,7 +105,9 @@ export async function forward(
     } catch (e) {
       endCall();
       options.onAnswer?.("unavailable", elapsed());
-      throw unavailable(server, (e as Error).message, rawId);
+      const error = unavailable(server, (e as Error).message, rawId);
+      options.onSettled?.("unavailable", error);
+      throw error;
     }
     if (binding.id && attempt === 0 && await lostSession(res)) {
       endCall();
@@ -103,23 +120,32 @@ export async function forward(
     if (!res.ok && !type.includes("application/json")) {
       endCall();
       const detail = await res.text().catch(() => "");
-      throw new GatewayError(
+      const error = new GatewayError(
         "upstream-error",
         `Server ${server.name} answered HTTP ${res.status}${detail ? `: ${detail.slice(0, 200)}` : ""}`,
         rawId,
         { data: { server: server.name, status: res.status } },
       );
+      options.onSettled?.("error", error);
+      throw error;
     }
     const headers = new Headers({ "mcp-session-id": session.token });
     if (type) headers.set("content-type", type);
     const relay = new Relay(deps.store, ctx.logger, sessionId, server, binding, options);
     if (type.includes("text/event-stream") && res.body) {
-      return new Response(relay.stream(res.body, rawId, endCall), { status: res.status, headers });
+      const stream = relay.stream(res.body, rawId, (answer) => {
+        endCall();
+        options.onSettled?.(answer === "cut" ? "error" : answer);
+      });
+      return new Response(stream, { status: res.status, headers });
     }
     endCall();
-    if (!options.rewriteResult || !res.ok) return new Response(res.body, { status: res.status, headers });
     const text = await res.text();
+    options.onSettled?.(res.ok ? jsonAnswer(text) : "error");
+    if (!options.rewriteResult || !res.ok) return new Response(text, { status: res.status, headers });
     return new Response(await relay.rewrite(text), { status: res.status, headers });
   }
-  throw unavailable(server, "it keeps rejecting new sessions", rawId);
+  const error = unavailable(server, "it keeps rejecting new sessions", rawId);
+  options.onSettled?.("unavailable", error);
+  throw error;
 }

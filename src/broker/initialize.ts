@@ -5,6 +5,8 @@
 import { normalizeClientCapabilities } from "../mcp/client_capabilities.ts";
 import { GATEWAY_INFO, negotiateProtocolVersion } from "../mcp/protocol.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
+import type { Identity } from "../identity/identity.ts";
+import { subjectKey } from "../identity/resolve.ts";
 import type { BrokerContext } from "./context.ts";
 
 /** What the gateway offers: the union of what it aggregates and routes. */
@@ -20,11 +22,12 @@ export async function handleInitialize(
   ctx: BrokerContext,
   params: Record<string, unknown> | undefined,
   rawId: string,
+  identity: Identity,
 ): Promise<Response> {
   const protocolVersion = negotiateProtocolVersion(params?.protocolVersion);
   // Only what backends may be told is kept: the token stays small whatever the client declares.
   const capabilities = normalizeClientCapabilities(params?.capabilities);
-  const { token, claims } = await ctx.tokens.mintSession(protocolVersion, capabilities);
+  const { token, claims } = await ctx.tokens.mintSession(protocolVersion, capabilities, subjectKey(identity));
   ctx.log.append({
     type: "SessionOpened",
     session: claims.id,

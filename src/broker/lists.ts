@@ -1,24 +1,17 @@
 /**
- * The list methods: answered from the routing projection's pre-rendered catalog, never by asking backends.
- * A virtual server (`X-Mcp-Virtualserver: <name>`) narrows tools (and prompts, when it names them).
+ * The list methods: answered from the routing projection's pre-rendered catalog, never by asking backends,
+ * and narrowed to what the caller may see ({@link visibleList}: capabilities, virtual server, declared
+ * client capabilities).
  */
+import type { Admitted } from "../admission/admit.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
-import type { Admitted } from "../admission/admit.ts";
 import type { MethodRoute } from "../mcp/methods.ts";
-import type { AggregatedView } from "../routing/aggregate.ts";
-import { toolsFor } from "../routing/tool_view.ts";
+import { selectedVirtualServer, visibleList } from "../routing/visibility.ts";
 import type { BrokerContext } from "./context.ts";
-
-function filtered(view: AggregatedView, allowed: readonly string[] | undefined): string {
-  if (!allowed) return view.json;
-  const names = new Set(allowed);
-  return JSON.stringify(view.items.filter((t) => names.has(t.name)).map((t) => t.item));
-}
 
 export function handleList(
   ctx: BrokerContext,
-  req: Request,
   route: Extract<MethodRoute, { answer: "list" }>,
   params: Record<string, unknown> | undefined,
   rawId: string,
@@ -32,22 +25,16 @@ export function handleList(
       rawId,
     );
   }
-  const { list: key, field } = route;
+  const { identity, claims } = session;
+  const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, identity);
+  if (identity.virtualServer && !virtual) {
+    ctx.logger.warn("unknown virtual server; serving the full list", {
+      virtualServer: identity.virtualServer,
+    });
+  }
   const catalog = ctx.routing.state.view.catalog;
-  let view: AggregatedView = catalog[key];
-  let json = view.json;
-  if (key === "tools") {
-    const visible = toolsFor(catalog.tools, session.claims.clientCapabilities);
-    json = visible.json;
-    view = { ...view, items: visible.items };
-  }
-  const virtualName = req.headers.get("x-mcp-virtualserver");
-  if (virtualName && (key === "tools" || key === "prompts")) {
-    const virtual = ctx.upstreams.state.config.virtualServers.find((v) => v.name === virtualName);
-    if (virtual) json = filtered(view, key === "tools" ? virtual.tools : virtual.prompts);
-    else ctx.logger.warn("unknown virtual server; serving the full list", { virtualServer: virtualName });
-  }
-  return new Response(resultText(rawId, `{"${field}":${json}}`), {
+  const { json } = visibleList(catalog, route.list, identity, virtual, claims.clientCapabilities);
+  return new Response(resultText(rawId, `{"${route.field}":${json}}`), {
     headers: { "content-type": "application/json", "mcp-session-id": session.token },
   });
 }

@@ -63,14 +63,15 @@ export function createMcpEndpoint(
     const rawId = message.kind === "request" ? message.rawId : "null";
     const route = message.kind === "request" ? methodRoute(message.method) : undefined;
     if (route?.answer === "lifecycle" && message.kind === "request") {
-      return handleInitialize(ctx, message.params, rawId);
+      const { identity } = await ctx.admission.identify(inbound(req, rawId));
+      return handleInitialize(ctx, message.params, rawId, identity);
     }
     const session = await ctx.admission.admit(inbound(req, rawId));
     if (message.kind !== "request") return handleClientMessage(ctx, deps, session, message, text);
     const { method, params } = message;
     switch (route?.answer) {
       case "list":
-        return handleList(ctx, req, route, params, rawId, session);
+        return handleList(ctx, route, params, rawId, session);
       case "backend":
         return forwardRouted(ctx, deps, req, session, method, params, text, rawId);
       case "gateway":

@@ -11,6 +11,18 @@ import type { BackendBinding } from "../session/session_map.ts";
 import type { SessionStore } from "../session/store.ts";
 import type { Logger } from "../observe/log.ts";
 
+/** How a call was answered: "ok", or "error" (a JSON-RPC error, or a tool result with `isError`). */
+export type Answer = "ok" | "error";
+
+/** The answer a message carries, or false when it is not a response. */
+export function answerOf(message: Record<string, unknown>): Answer | false {
+  if ("method" in message) return false;
+  if ("error" in message) return "error";
+  if (!("result" in message)) return false;
+  const result = message.result as Record<string, unknown> | null;
+  return result && typeof result === "object" && result.isError === true ? "error" : "ok";
+}
+
 export interface RelayOptions {
   /** Rewrites the result of the response (e.g. resource URIs back to served ones). */
   rewriteResult?: (result: Record<string, unknown>) => Record<string, unknown>;
@@ -32,8 +44,11 @@ export class Relay {
     return (await this.#process(text)).text;
   }
 
-  /** Rewrites one message and tells whether it was a response (the one message that answers a call). */
-  async #process(text: string): Promise<{ text: string; response: boolean }> {
+  /**
+   * Rewrites one message and tells whether it was the response (the one message that answers a call),
+   * and if so whether it reports a failure (a JSON-RPC error, or a tool result marked `isError`).
+   */
+  async #process(text: string): Promise<{ text: string; response: Answer | false }> {
     let message: Record<string, unknown>;
     try {
       message = JSON.parse(text);
@@ -56,7 +71,7 @@ export class Relay {
       const uri = prefixUri(this.server.toolPrefix, params.uri);
       return { text: JSON.stringify({ ...message, params: { ...params, uri } }), response: false };
     }
-    const response = !("method" in message) && ("result" in message || "error" in message);
+    const response = answerOf(message);
     if (response && this.options.rewriteResult && message.result && typeof message.result === "object") {
       const result = this.options.rewriteResult(message.result as Record<string, unknown>);
       return { text: JSON.stringify({ ...message, result }), response };
@@ -69,13 +84,17 @@ export class Relay {
    * cuts (or ends) before its response ends with a JSON-RPC error for that id, so the client's request
    * never hangs unanswered.
    */
-  stream(body: ReadableStream<Uint8Array>, rawId: string, onEnd: () => void): ReadableStream<Uint8Array> {
+  stream(
+    body: ReadableStream<Uint8Array>,
+    rawId: string,
+    onEnd: (answer: Answer | "cut") => void,
+  ): ReadableStream<Uint8Array> {
     const events = parseSse(body);
     const encoder = new TextEncoder();
     let ended = false;
-    let answered = false;
+    let answered: Answer | false = false;
     const end = () => {
-      if (!ended) onEnd();
+      if (!ended) onEnd(answered || "cut");
       ended = true;
     };
     const cut = (why: string) =>

@@ -3,10 +3,13 @@
  * `resources/subscribe`/`unsubscribe`) in the broker's own data path: the routing decision the router
  * also makes ({@link decideRoute}), then the request is forwarded over this session's backend session.
  */
-import { prefixUri } from "../routing/aggregate.ts";
-import { decideRoute } from "../routing/decide.ts";
-import type { BrokerContext } from "./context.ts";
 import type { Admitted } from "../admission/admit.ts";
+import { type AuditOutcome, requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
+import { GatewayError } from "../mcp/errors.ts";
+import { prefixUri } from "../routing/aggregate.ts";
+import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
+import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
+import type { BrokerContext } from "./context.ts";
 import { forward, type ForwardDeps, type ForwardOptions } from "./forward.ts";
 import { Relay } from "./relay.ts";
 
@@ -33,9 +36,41 @@ export async function forwardRouted(
   text: string,
   rawId: string,
 ): Promise<Response> {
-  const decision = decideRoute(ctx.upstreams.state, ctx.routing.state.view, method, params, text, rawId);
+  const startedAt = performance.now();
+  // One audit line per routed request, written once its outcome is known.
+  const audit = (outcome: AuditOutcome, decision?: RoutingDecision, error?: GatewayError) =>
+    ctx.audit?.record({
+      path: "broker",
+      identity: session.identity,
+      sessionId: session.claims.id,
+      method,
+      name: decision?.target.served ?? (typeof params?.name === "string" ? params.name : null),
+      server: decision?.server,
+      outcome,
+      startedAt,
+      rpcId: rpcIdFromRaw(rawId),
+      traceId: traceIdFrom(req.headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+      requestId: requestIdFrom(req.headers),
+      error: error && { code: error.code, message: error.message },
+      arguments: params?.arguments,
+    });
+  let decision: RoutingDecision;
+  try {
+    decision = decideRoute(ctx.upstreams.state, ctx.routing.state.view, method, params, text, rawId);
+    const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, session.identity);
+    authorizeDecision(decision, session.identity, virtual, rawId);
+  } catch (e) {
+    if (e instanceof GatewayError) {
+      audit(
+        e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
+        undefined,
+        e,
+      );
+    }
+    throw e;
+  }
   const server = ctx.upstreams.state.servers.get(decision.server)!.config;
-  const options: ForwardOptions = {};
+  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, decision, error) };
   if (method === "resources/read") options.rewriteResult = servedContents(server.toolPrefix);
   if (method === "tools/call") {
     const labels = { server: server.name, tool: decision.target.served };

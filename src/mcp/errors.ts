@@ -59,6 +59,10 @@ export interface GatewayErrorDetails {
   data?: Record<string, unknown>;
   /** Sent as `Retry-After` (rounded up to seconds); marks the error retryable. */
   retryAfterMs?: number;
+  /** Further response headers (e.g. the `WWW-Authenticate` challenge of a 401). */
+  headers?: Record<string, string>;
+  /** The gateway refused by policy, though the client hears "unknown": for the audit log, never sent. */
+  denied?: boolean;
 }
 
 /** An error a client gets told about. `rawId` is the raw JSON text of the request id, when known. */
@@ -91,8 +95,10 @@ export class GatewayError extends Error {
 
   /** Headers the answer carries besides its content type (`Retry-After` for retryable errors). */
   headers(): Record<string, string> {
+    const headers: Record<string, string> = { ...this.details.headers };
     const after = this.details.retryAfterMs;
-    return after === undefined ? {} : { "retry-after": String(Math.max(1, Math.ceil(after / 1000))) };
+    if (after !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(after / 1000)));
+    return headers;
   }
 
   toResponse(headers: HeadersInit = {}): Response {

@@ -3,6 +3,7 @@
  * session store, and the per-stream state Envoy's messages accumulate into.
  */
 import type { Admission } from "../admission/admit.ts";
+import type { AuditLog, AuditRecord } from "../identity/audit.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
@@ -25,6 +26,8 @@ export interface RouterContext {
   binder: BackendBinder;
   store: SessionStore;
   tokens: { verifyHairpin(token: string, host: string): Promise<boolean> };
+  /** One line per routed request; absent when the audit log is off. */
+  audit?: AuditLog;
 }
 
 /** What one ext_proc stream (= one HTTP request) has learnt so far. */
@@ -35,6 +38,8 @@ export interface StreamState {
   method?: string;
   /** Set when a call was sent to a backend session, so a backend 404 can invalidate it. */
   routed?: { session: string; server: string; backendSession: string };
+  /** A routed call's audit record, completed with its outcome when the response status arrives. */
+  audit?: Omit<AuditRecord, "outcome">;
 }
 
 /** Headers only the router may set: a client sending them could steer policies. */

@@ -3,6 +3,7 @@
  * routing-table and session-map projections. See docs/envoy.md for the Envoy side.
  */
 import type { Admission } from "../admission/admit.ts";
+import type { AuditLog } from "../identity/audit.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
 import { BackendBinder } from "../session/backend_binder.ts";
@@ -32,6 +33,7 @@ export interface RouterOptions {
   admission: Admission;
   /** Shared with the broker, so follow-ups find calls whichever path carried them. */
   store: SessionStore;
+  audit?: AuditLog;
   logger: Logger;
   /** `log.project(routingTableProjection)`. */
   routing: RoutingView;
@@ -56,6 +58,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     log: o.log,
     logger,
     store: o.store,
+    audit: o.audit,
     binder: new BackendBinder(
       o.log,
       o.sessions,

@@ -15,6 +15,11 @@ export function handleResponseHeaders(
 ): ProcessingResponse {
   const status = headerRecord(message.headers).get(":status");
   const routed = state.routed;
+  if (state.audit) {
+    // Envoy carries the body: the status is all the router sees of the outcome.
+    ctx.audit?.record({ ...state.audit, outcome: status?.startsWith("2") ? "ok" : "error" });
+    state.audit = undefined;
+  }
   if ((status === "404" || status === "400") && routed && routed.backendSession !== "") {
     ctx.log.append({ type: "BackendSessionInvalidated", ...routed, reason: `backend answered ${status}` });
     ctx.logger.info("backend session invalidated", { session: routed.session, server: routed.server });

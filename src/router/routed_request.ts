@@ -15,6 +15,8 @@ import { GatewayError } from "../mcp/errors.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
 import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import { decideRoute } from "../routing/decide.ts";
+import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
+import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
 import { addressOf } from "../routing/routing_table.ts";
 import { type BackendBinding, backendSessionOf } from "../session/session_map.ts";
 import type { CallRoute } from "../session/store.ts";
@@ -101,17 +103,39 @@ export async function handleRoutedRequest(
   const { rawId, method } = message;
   const admitted = await admit(ctx, state, rawId);
   if (!admitted.ok) return admitted.reply;
-  const { claims, token } = admitted.session;
+  const { claims, token, identity } = admitted.session;
   // JSON-RPC answers (HTTP 200) keep the session header the client expects on every response.
   const echo = { "mcp-session-id": token };
+  const headers = state.requestHeaders ?? new Map<string, string>();
+  const params = message.params;
+  const audit: NonNullable<StreamState["audit"]> = {
+    path: "router",
+    identity,
+    sessionId: claims.id,
+    method,
+    name: typeof params?.name === "string" ? params.name : null,
+    startedAt: performance.now(),
+    rpcId: rpcIdFromRaw(rawId),
+    traceId: traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+    requestId: requestIdFrom(headers),
+    arguments: params?.arguments,
+  };
   let decision;
   try {
     const { base, view } = ctx.routing.state;
-    decision = decideRoute(base, view, method, message.params, parsed.text, rawId);
+    decision = decideRoute(base, view, method, params, parsed.text, rawId);
+    authorizeDecision(decision, identity, selectedVirtualServer(base.config.virtualServers, identity), rawId);
   } catch (e) {
-    if (e instanceof GatewayError) return errorReply(e, echo);
-    throw e;
+    if (!(e instanceof GatewayError)) throw e;
+    ctx.audit?.record({
+      ...audit,
+      outcome: e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
+      error: { code: e.code, message: e.message },
+    });
+    return errorReply(e, echo);
   }
+  audit.name = decision.target.served;
+  audit.server = decision.server;
   const server = ctx.routing.state.base.servers.get(decision.server)!.config;
   let binding = backendSessionOf(ctx.sessions.state, claims.id, decision.server);
   if (binding === undefined) {
@@ -120,9 +144,17 @@ export async function handleRoutedRequest(
       binding = await ctx.binder.acquire(claims, server, rawId, (name) => client.get(name));
     } catch (e) {
       ctx.logger.warn("backend session failed", { server: decision.server, error: e });
-      return errorReply(bindFailure(e, decision.server, rawId));
+      const error = bindFailure(e, decision.server, rawId);
+      ctx.audit?.record({
+        ...audit,
+        outcome: error.kind === "upstream-unavailable" ? "unavailable" : "error",
+        error: { code: error.code, message: error.message },
+      });
+      return errorReply(error);
     }
   }
+  // Envoy carries the answer: the outcome is recorded when its status arrives (response-headers phase).
+  state.audit = audit;
   state.routed = { session: claims.id, server: decision.server, backendSession: binding.id };
   // Envoy carries the answer; the end of a call is not seen here, so its route lives out its time to live.
   await ctx.store.beginCall(claims.id, rawId, callRoute(decision.server, binding));

@@ -42,6 +42,11 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
     closed = true;
     call.end();
   };
+  // A routed call whose answer never arrived (client gone, Envoy reset): still one audit line.
+  const unanswered = () => {
+    if (state.audit) ctx.audit?.record({ ...state.audit, outcome: "error" });
+    state.audit = undefined;
+  };
   call.on("data", (request: ProcessingRequest) => {
     chain = chain.then(async () => {
       if (closed) return;
@@ -59,12 +64,20 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
       if (reply.immediate_response || reply.response_headers) finish();
     });
   });
-  call.on("end", finish);
+  // After the messages still being handled: the response headers may be the one that completes the audit.
+  call.on("end", () => {
+    chain = chain.then(() => {
+      unanswered();
+      finish();
+    });
+  });
   // Envoy may reset the stream at any time (client gone, newer Envoy's early close): that is normal.
   call.on("error", () => {
+    unanswered();
     closed = true;
   });
   call.on("cancelled", () => {
+    unanswered();
     closed = true;
   });
 }

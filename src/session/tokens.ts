@@ -28,6 +28,8 @@ export interface SessionClaims {
   protocolVersion: string;
   /** Client capabilities declared at initialize (sampling, elicitation, roots) — never promised further. */
   clientCapabilities: ClientCapabilities;
+  /** Who opened the session (issuer|subject), when known: only they may use it. */
+  subject?: string;
 }
 
 export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; reason: string };
@@ -66,10 +68,14 @@ export class TokenService {
   async mintSession(
     protocolVersion: string,
     clientCapabilities: ClientCapabilities,
+    subject?: string,
   ): Promise<{ token: string; claims: SessionClaims }> {
     const id = crypto.randomUUID();
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ pv: protocolVersion, cc: clientCapabilities })
+    const payload = subject === undefined
+      ? { pv: protocolVersion, cc: clientCapabilities }
+      : { pv: protocolVersion, cc: clientCapabilities, sub: subject };
+    const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(ISSUER)
       .setAudience(SESSION_AUDIENCE)
@@ -78,7 +84,13 @@ export class TokenService {
       .setNotBefore(now)
       .setExpirationTime(now + this.#lifetimeSec)
       .sign(this.#key);
-    const claims = { id, expiresAt: (now + this.#lifetimeSec) * 1000, protocolVersion, clientCapabilities };
+    const claims: SessionClaims = {
+      id,
+      expiresAt: (now + this.#lifetimeSec) * 1000,
+      protocolVersion,
+      clientCapabilities,
+    };
+    if (subject !== undefined) claims.subject = subject;
     return { token, claims };
   }
 
@@ -104,6 +116,7 @@ export class TokenService {
         protocolVersion: typeof payload.pv === "string" ? payload.pv : "2025-03-26",
         clientCapabilities: normalizeClientCapabilities(payload.cc),
       };
+      if (typeof payload.sub === "string") claims.subject = payload.sub;
       this.#remember(token, claims);
       return { ok: true, claims };
     } catch (e) {
