@@ -11,8 +11,8 @@ Deno.test("broker aggregates two real MCP servers and forwards calls", async (t)
   await using backends = await startTwoBackends();
   const { a, gw } = backends;
   // The gateway discovers with every client capability declared, so it lists what such a client sees.
-  await using direct = await connectClient(a.url, {}, DISCOVERY_CAPABILITIES);
-  await using client = await connectClient(gw.mcpUrl, {}, DISCOVERY_CAPABILITIES);
+  await using direct = await connectClient(a.url, { capabilities: DISCOVERY_CAPABILITIES });
+  await using client = await connectClient(gw.mcpUrl, { capabilities: DISCOVERY_CAPABILITIES });
 
   await t.step("tools/list shows both prefixed sets, sorted, schemas untouched", async () => {
     const directTools = (await direct.client.listTools()).tools;

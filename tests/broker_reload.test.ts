@@ -19,11 +19,7 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
   await waitFor(async () => (await gw.status()).healthyServers === 1, "server-a ready");
   await using client = await connectClient(gw.mcpUrl);
   // The notification stream (GET) is opened by the SDK after initialize; wait until the broker has it.
-  await waitFor(async () => {
-    const projections = await (await fetch(`${gw.baseUrl}/debug/projections?name=sessions`)).json();
-    return Object.keys(projections.sessions.open).length > 0;
-  }, "session opened");
-  await new Promise((r) => setTimeout(r, 200));
+  await client.notificationStream();
   const initialTools = await toolNames(client.client);
   assert(initialTools.includes(ECHO("a_")));
   const per = initialTools.length;

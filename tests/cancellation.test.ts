@@ -5,9 +5,9 @@
 import { assert } from "./helpers/assert.ts";
 import { startEverything } from "./helpers/everything.ts";
 import { startRecordingProxy } from "./helpers/e2e_recording_proxy.ts";
-import { startGatewayProcess } from "./helpers/gateway.ts";
+import { startGatewayFor } from "./helpers/gateway.ts";
 import { connectClient } from "./helpers/mcp_client.ts";
-import { freePort, waitFor } from "./helpers/ports.ts";
+import { waitFor } from "./helpers/ports.ts";
 import { startEnvoyStack } from "./harness/envoy_stack.ts";
 
 async function cancelALongCall(mcpUrl: string, proxy: ReturnType<typeof startRecordingProxy>) {
@@ -34,19 +34,13 @@ async function cancelALongCall(mcpUrl: string, proxy: ReturnType<typeof startRec
 Deno.test("cancellation reaches the backend through the broker", async () => {
   await using backend = await startEverything();
   await using proxy = startRecordingProxy(backend.url);
-  await using gw = await startGatewayProcess({
-    config: { servers: [{ name: "a", url: proxy.url, toolPrefix: "a_" }] },
-  });
-  await waitFor(async () => (await gw.status()).healthyServers === 1, "backend ready");
+  await using gw = await startGatewayFor([{ name: "a", url: proxy.url, toolPrefix: "a_" }]);
   await cancelALongCall(gw.mcpUrl, proxy);
 });
 
 Deno.test("cancellation reaches the backend through the Envoy path", async () => {
-  // The proxy is created first so it is disposed last: its shutdown waits for the cancelled call's stream,
-  // which ends when the backend does.
-  const port = freePort();
-  await using proxy = startRecordingProxy(`http://127.0.0.1:${port}/mcp`);
-  await using _backend = await startEverything(port);
+  await using backend = await startEverything();
+  await using proxy = startRecordingProxy(backend.url);
   await using stack = await startEnvoyStack([
     { name: "a", url: proxy.url, hostname: "a.mcp.local", toolPrefix: "a_" },
   ]);

@@ -168,9 +168,16 @@ Deno.test("credential Secrets: copied to the credentials Secret, never into the 
   await waitForReady(api, "MCPServer", NS, "api-key", "False", "CredentialNotFound");
   assertEquals(writtenConfig(api)?.servers, []);
 
-  // An unlabelled Secret is not a credential.
+  // An unlabelled Secret is not a credential: the controller never sees it. A labelled one put after it is
+  // the sentinel: the watch delivers in order, so once that is observed the unlabelled one would have been.
   api.put(credentialSecret(NS, "api-key-creds", { token: "Bearer s3cret-one" }, false));
-  await new Promise((r) => setTimeout(r, 200));
+  api.put(credentialSecret(NS, "sentinel-creds", { token: "unused" }));
+  const observedSecrets = () =>
+    ctl.log.recent().flatMap((e) =>
+      e.type === "ResourceObserved" && e.resource.kind === "Secret" ? [e.resource.name] : []
+    );
+  await waitFor(() => observedSecrets().includes("sentinel-creds"), "the sentinel Secret observed");
+  assert(!observedSecrets().includes("api-key-creds"), observedSecrets().join());
   assertEquals(readyCondition(api.get(MCP, "MCPServer", NS, "api-key"))?.reason, "CredentialNotFound");
 
   // Wrong key → CredentialKeyMissing; right key → Ready with the value only in the credentials Secret.

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startEverything } from "./helpers/everything.ts";
-import { connectClient } from "./helpers/mcp_client.ts";
+import { asLocalhost, connectClient } from "./helpers/mcp_client.ts";
 import { startEnvoyStack } from "./harness/envoy_stack.ts";
 import { startConformance } from "./servers/conformance.ts";
 import {
@@ -20,16 +20,14 @@ import {
   ListRootsRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-const localhost = (url: string) => url.replace("//127.0.0.1:", "//localhost:");
-
 Deno.test("conformance through the Envoy harness path: every scenario passing directly passes", async () => {
   await using backend = await startConformance();
   await using stack = await startEnvoyStack([
     { name: "conformance", url: backend.url, hostname: "conformance.mcp.local", toolPrefix: "" },
   ]);
   const [direct, viaEnvoy] = await Promise.all([
-    runConformance(localhost(backend.url), { suite: "all" }),
-    runConformance(localhost(stack.mcpUrl), { suite: "all" }),
+    runConformance(asLocalhost(backend.url), { suite: "all" }),
+    runConformance(asLocalhost(stack.mcpUrl), { suite: "all" }),
   ]);
   assertEquals([...direct.passed].sort(), [...ACTIVE_SERVER_SCENARIOS, ...PENDING_SERVER_SCENARIOS].sort());
   const lost = direct.passed.filter((s) => !viaEnvoy.passed.includes(s));
@@ -50,10 +48,8 @@ Deno.test("Envoy path: prompts, completion and server-to-client requests reach t
     { name: "server-a", url: a.url, hostname: "a.mcp.local", toolPrefix: "a_" },
     { name: "server-b", url: b.url, hostname: "b.mcp.local", toolPrefix: "b_" },
   ], { expectTools: 20 });
-  await using client = await connectClient(stack.mcpUrl, {}, {
-    sampling: {},
-    elicitation: { form: {} },
-    roots: { listChanged: true },
+  await using client = await connectClient(stack.mcpUrl, {
+    capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } },
   });
   const asked: string[] = [];
   client.client.setRequestHandler(CreateMessageRequestSchema, () => {

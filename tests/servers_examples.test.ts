@@ -2,7 +2,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { connectClient } from "./servers/client.ts";
+import { connectClient } from "./helpers/mcp_client.ts";
 import { spawnServer } from "./servers/serve.ts";
 import {
   currentWeather,

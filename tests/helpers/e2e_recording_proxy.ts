@@ -1,6 +1,6 @@
 /**
- * A transparent HTTP proxy on loopback that records what the gateway sends a backend: the `Authorization`
- * header of every request and the JSON-RPC messages of every POST. Real backends (server-everything) ignore
+ * A transparent HTTP proxy on loopback that records what the gateway sends a backend: every request's method,
+ * `Mcp-Session-Id` and `Authorization`, and the JSON-RPC messages of every POST. Real backends (server-everything) ignore
  * credentials and look alike, so end-to-end tests put one of these in front of each backend to see what
  * actually reached which. Response bodies (including SSE streams) pass through unbuffered.
  *
@@ -10,7 +10,9 @@
  * // point the gateway at proxy.url, then:
  * proxy.authorizations(); // ["Bearer ...", ...]
  * proxy.messages().filter((m) => m.method === "tools/call");
+ * proxy.requests().filter((r) => r.method === "DELETE");
  * ```
+ * Disposing it ends the streams still open through it, so it may be disposed before the backend.
  */
 
 /** One JSON-RPC message a client POSTed (a request, notification or response). */
@@ -22,6 +24,15 @@ export interface RecordedMessage {
   error?: any;
 }
 
+/** One HTTP request the proxy forwarded. */
+export interface RecordedRequest {
+  method: string;
+  /** `Mcp-Session-Id` (undefined when absent). */
+  session?: string;
+  /** The JSON-RPC messages of a POST (batches flattened). */
+  messages: RecordedMessage[];
+}
+
 export interface RecordingProxy {
   /** `http://127.0.0.1:PORT/mcp` (same path as the target). */
   url: string;
@@ -30,6 +41,8 @@ export interface RecordingProxy {
   authorizations(): string[];
   /** JSON-RPC messages POSTed so far, oldest first (batches flattened). */
   messages(): RecordedMessage[];
+  /** HTTP requests so far, oldest first. */
+  requests(): RecordedRequest[];
   /** Names of the `tools/call` requests so far. */
   toolCalls(): string[];
   [Symbol.asyncDispose](): Promise<void>;
@@ -40,16 +53,52 @@ export function startRecordingProxy(target: string): RecordingProxy {
   const upstream = new URL(target);
   const seen: string[] = [];
   const messages: RecordedMessage[] = [];
+  const requests: RecordedRequest[] = [];
   // Not `req.signal`: Deno aborts it once the handler returns, which would cut streamed bodies mid-flight.
   const closing = new AbortController();
+  /** Ends each response body still streaming (an SSE stream would otherwise hold shutdown open). */
+  const open = new Set<() => void>();
+  const relay = (body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
+    const reader = body.getReader();
+    let stop!: () => void;
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        stop = () => {
+          open.delete(stop);
+          try {
+            controller.close();
+          } catch { /* already closed */ }
+          reader.cancel().catch(() => {});
+        };
+        open.add(stop);
+      },
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (done) stop();
+          else controller.enqueue(value);
+        } catch {
+          stop();
+        }
+      },
+      cancel: () => stop(),
+    });
+  };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     seen.push(req.headers.get("authorization") ?? "");
+    const recorded: RecordedRequest = {
+      method: req.method,
+      session: req.headers.get("mcp-session-id") ?? undefined,
+      messages: [],
+    };
+    requests.push(recorded);
     let body: string | undefined;
     if (req.method === "POST") {
       body = await req.text();
       try {
         const parsed = JSON.parse(body);
-        messages.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+        recorded.messages = Array.isArray(parsed) ? parsed : [parsed];
+        messages.push(...recorded.messages);
       } catch { /* not JSON: forwarded as is */ }
     }
     const url = new URL(req.url);
@@ -63,7 +112,7 @@ export function startRecordingProxy(target: string): RecordingProxy {
         signal: closing.signal,
         redirect: "manual",
       });
-      return new Response(res.body, { status: res.status, headers: res.headers });
+      return new Response(res.body && relay(res.body), { status: res.status, headers: res.headers });
     } catch (e) {
       return new Response(`proxy: ${(e as Error).message}`, { status: 502 });
     }
@@ -74,9 +123,11 @@ export function startRecordingProxy(target: string): RecordingProxy {
     port,
     authorizations: () => [...seen],
     messages: () => [...messages],
+    requests: () => [...requests],
     toolCalls: () => messages.filter((m) => m.method === "tools/call").map((m) => m.params?.name),
     [Symbol.asyncDispose]: () => {
       closing.abort();
+      for (const stop of [...open]) stop();
       return server.shutdown();
     },
   };
