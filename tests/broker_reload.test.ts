@@ -48,7 +48,18 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
   });
 
   await t.step("changing a URL re-points the server", async () => {
+    const connected = async () =>
+      (await gw.events("UpstreamConnected")).filter((e: { server: string }) => e.server === "server-a");
+    const before = await connected();
+    assert(before.length > 0, "server-a connected once");
+    const mark = Math.max(...(await gw.events()).map((e: { seq: number }) => e.seq));
     await gw.writeConfig({ servers: [{ ...serverA, url: c.url }] });
+    // A new connection, under a new upstream key: the gateway reconnected rather than keep a's.
+    const reconnected = await waitFor(
+      async () => (await connected()).find((e: { seq: number }) => e.seq > mark),
+      "server-a connected again after the URL change",
+    );
+    assert(!before.some((e: { upstreamKey: string }) => e.upstreamKey === reconnected.upstreamKey));
     await waitFor(async () => {
       const status = await gw.status();
       return status.servers[0].url === c.url && status.servers[0].ready;

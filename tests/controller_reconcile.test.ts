@@ -270,3 +270,42 @@ Deno.test("with a broker status URL, Ready and discoveredTools follow what the b
   await broker.shutdown();
   await waitForReady(api, "MCPServer", NS, "one", "False", "BrokerUnavailable");
 });
+
+Deno.test("nothing changed, nothing written: resyncs leave the ConfigMap and the Secret alone", async () => {
+  await using api = await startKubeApi();
+  api.put(service(NS, "svc", 8080));
+  api.put(httpRoute(NS, "route-1", { service: "svc" }));
+  api.put(credentialSecret(NS, "creds", { token: "Bearer unchanged" }));
+  const server = (toolPrefix: string) =>
+    mcpServer(NS, "one", {
+      targetRef: { name: "route-1" },
+      toolPrefix,
+      credentialRef: { name: "creds", key: "token" },
+    });
+  api.put(server("one_"));
+  await using ctl = await startController(api, { ...DEBUG, resyncMs: 100 });
+  await waitForConfig(api, (c) => c.servers[0]?.credential === "Bearer unchanged", "the first config");
+  await waitForReady(api, "MCPServer", NS, "one", "True");
+
+  const writes = (resource: "configmaps" | "secrets") =>
+    api.requests.filter((r) =>
+      ["POST", "PUT", "PATCH"].includes(r.method) && r.path.includes(`/namespaces/${NAMESPACE}/${resource}`)
+    ).length;
+  /** Reconcile passes so far, whatever their result (the controller's own metric). */
+  const passes = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${ctl.metricsPort}/metrics`)).text();
+    return [...text.matchAll(/^mcp_controller_reconciles_total\{[^}]*\} (\d+)/gm)]
+      .reduce((n, m) => n + Number(m[1]), 0);
+  };
+  const before = { configmaps: writes("configmaps"), secrets: writes("secrets"), passes: await passes() };
+  assert(before.configmaps > 0 && before.secrets > 0, "both were written once");
+  await waitFor(async () => (await passes()) >= before.passes + 5, "five more reconcile passes");
+  assertEquals([writes("configmaps"), writes("secrets")], [before.configmaps, before.secrets]);
+
+  // The sentinel: a real change is written, once, and the passes after it write nothing more.
+  api.put(server("two_"));
+  await waitForConfig(api, (c) => c.servers[0]?.toolPrefix === "two_", "the new prefix");
+  const changed = await passes();
+  await waitFor(async () => (await passes()) >= changed + 3, "three more reconcile passes");
+  assertEquals([writes("configmaps"), writes("secrets")], [before.configmaps + 1, before.secrets]);
+});

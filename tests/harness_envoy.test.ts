@@ -120,17 +120,36 @@ Deno.test("messages: protocol_config + metadata on the first, raw_value only, no
 });
 
 Deno.test("route cache: :authority re-routes only with clear_route_cache and a header mutation", async () => {
-  let reply: ProcessingResponse = headersReply({ ":authority": "backend.local" });
-  await using t = await setup((m) => m.request === "request_headers" ? reply : passThrough(m));
-  assertEquals((await post(t.envoy.url)).json?.who, "broker");
-  reply = headersReply({ ":authority": "backend.local" }, { clear_route_cache: true });
-  assertEquals((await post(t.envoy.url)).json?.who, "backend");
-  reply = { request_headers: { response: { clear_route_cache: true } } };
-  assertEquals(
-    (await postAs(t.envoy.url, "backend.local")).who,
-    "backend",
-    "route from the original authority",
+  let onHeaders: ProcessingResponse = headersReply({ ":authority": "backend.local" });
+  let onBody: ProcessingResponse = { request_body: { response: {} } };
+  await using t = await setup((m) =>
+    m.request === "request_headers" ? onHeaders : m.request === "request_body" ? onBody : passThrough(m)
   );
+  // A mutated :authority alone changes nothing: the route was chosen from the original headers.
+  assertEquals((await post(t.envoy.url)).json?.who, "broker");
+  onHeaders = headersReply({ ":authority": "backend.local" }, { clear_route_cache: true });
+  assertEquals((await post(t.envoy.url)).json?.who, "backend");
+
+  // :authority mutated in the headers phase, then clear_route_cache alone in the body phase: newer Envoy
+  // ignores a clear without a header mutation in the same reply, so the route stays the original one.
+  onHeaders = headersReply({ ":authority": "backend.local" });
+  onBody = { request_body: { response: { clear_route_cache: true } } };
+  assertEquals((await post(t.envoy.url)).json?.who, "broker");
+  assert(
+    t.envoy.exchanges.at(-1)!.warnings.includes("clear_route_cache ignored without a header mutation"),
+    t.envoy.exchanges.at(-1)!.warnings.join("\n"),
+  );
+  // The same clear with any header mutation beside it re-routes on the :authority set earlier.
+  onBody = {
+    request_body: {
+      response: {
+        clear_route_cache: true,
+        header_mutation: { set_headers: [rawHeader("x-routed", "1")] },
+      },
+    },
+  };
+  const routed = await post(t.envoy.url);
+  assertEquals([routed.json?.who, routed.json?.headers["x-routed"]], ["backend", "1"]);
 });
 
 Deno.test("mutations: raw_value only, overwrite unless append, append_action ignored, malformed → 500", async () => {

@@ -4,6 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { startEverything } from "./helpers/everything.ts";
+import { startRecordingProxy } from "./helpers/e2e_recording_proxy.ts";
 import { connectClient, rawPost } from "./helpers/mcp_client.ts";
 import { waitFor } from "./helpers/ports.ts";
 import { startEnvoyStack } from "./harness/envoy_stack.ts";
@@ -94,10 +95,11 @@ Deno.test("e2e: initialize, list, prefixed calls, streamed results, session reus
   assertEquals(hairpins().length, 2);
 });
 
-Deno.test("e2e: concurrent first calls on a fresh session open one backend session", async () => {
+Deno.test("e2e: concurrent first calls on a fresh session open one backend session; DELETE closes it", async () => {
   await using a = await startEverything();
+  await using proxy = startRecordingProxy(a.url);
   await using stack = await startEnvoyStack([
-    { name: "alpha", url: a.url, hostname: "alpha.mcp.local", toolPrefix: "" },
+    { name: "alpha", url: proxy.url, hostname: "alpha.mcp.local", toolPrefix: "" },
   ], { expectTools: 13 });
   await using c = await connectClient(stack.mcpUrl);
   const results = await Promise.all(
@@ -107,7 +109,19 @@ Deno.test("e2e: concurrent first calls on a fresh session open one backend sessi
   const inits = stack.envoy.exchanges.filter((e) =>
     e.upstreamBody?.includes(`"method":"initialize"`) && e.upstream
   );
-  assertEquals(inits.filter((e) => e.upstream === new URL(a.url).origin).length, 1);
+  assertEquals(inits.filter((e) => e.upstream === new URL(proxy.url).origin).length, 1);
+  // The four calls ran on one backend session, which the gateway closes when the client ends its session.
+  const onBackend = new Set(
+    proxy.requests().filter((r) => r.messages.some((m) => m.method === "tools/call")).map((r) => r.session),
+  );
+  assertEquals(onBackend.size, 1, [...onBackend].join());
+  const [backendSession] = onBackend;
+  assert(backendSession && backendSession !== c.transport.sessionId, "a backend session, not the client's");
+  await c.transport.terminateSession();
+  await waitFor(
+    () => proxy.requests().some((r) => r.method === "DELETE" && r.session === backendSession),
+    "DELETE of the backend session",
+  );
 });
 
 Deno.test("e2e: errors a client understands", async () => {

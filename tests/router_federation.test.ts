@@ -82,11 +82,18 @@ Deno.test("Envoy path: prompts, completion and server-to-client requests reach t
     const prompts = (await client.client.listPrompts()).prompts;
     const completable = prompts.find((p: { name: string }) => p.name === "a_completable-prompt");
     assert(completable, prompts.map((p: { name: string }) => p.name).join());
+    const seen = stack.envoy.exchanges.length;
     const result = await client.client.complete({
       ref: { type: "ref/prompt", name: "a_completable-prompt" },
-      argument: { name: completable.arguments?.[0]?.name ?? "", value: "" },
+      argument: { name: "department", value: "Eng" },
     });
-    assert(Array.isArray(result.completion.values));
+    assertEquals(result.completion.values, ["Engineering"]);
+    // Envoy carried it to a's cluster, with the prompt's name as a knows it (not through the broker).
+    const completions = stack.envoy.exchanges.slice(seen).filter((x) =>
+      x.upstreamBody?.includes(`"completion/complete"`)
+    );
+    assertEquals(completions.map((x) => x.upstream), [new URL(a.url).origin]);
+    assertEquals(JSON.parse(completions[0].upstreamBody!).params.ref.name, "completable-prompt");
   });
 
   await t.step("sampling during a call: the client's answer reaches the backend that asked", async () => {
