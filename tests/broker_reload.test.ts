@@ -80,6 +80,14 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
     assertEquals(await toolNames(client.client), toolsBefore);
     const result = await client.client.callTool({ name: "a_echo", arguments: { message: "still" } });
     assertEquals(result.content, [{ type: "text", text: "Echo: still" }]);
-    assertEquals(client.listChanged(), before);
+    // The sentinel: a good file adding server-b again changes tools, then prompts, then resources, each with
+    // its own list_changed on the same stream. Once the resources one is here, so is anything sent before
+    // it: the rejection must have sent nothing, the sentinel exactly one tools/list_changed.
+    const resourcesBefore = client.listChanged("resources");
+    await gw.writeConfig({
+      servers: [{ ...serverA, url: c.url }, { name: "server-b", url: b.url, toolPrefix: "b_" }],
+    });
+    await waitFor(() => client.listChanged("resources") > resourcesBefore, "the sentinel's resources change");
+    assertEquals(client.listChanged(), before + 1);
   });
 });

@@ -102,7 +102,13 @@ export interface RawResponse {
   text: string;
 }
 
-/** POSTs a raw body to an MCP endpoint (JSON content type, MCP's Accept) and reads the whole answer. */
+/** How long a raw request may take, answer included: a hung server fails the test instead of holding it. */
+const RAW_TIMEOUT_MS = 30_000;
+
+/**
+ * POSTs a raw body to an MCP endpoint (JSON content type, MCP's Accept) and reads the whole answer (an SSE
+ * answer until the server ends it).
+ */
 export async function rawPost(
   url: string,
   body: string | Uint8Array<ArrayBuffer>,
@@ -116,6 +122,7 @@ export async function rawPost(
       ...headers,
     },
     body,
+    signal: AbortSignal.timeout(RAW_TIMEOUT_MS),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, json: parseJson(text), text };
@@ -180,12 +187,19 @@ export async function postWithHost(
   }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const conn = await Deno.connect({ hostname, port: Number(port) });
   const chunks: Uint8Array[] = [];
+  // Closing the connection ends the read loop below: a server that never answers cannot hold the test.
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }, RAW_TIMEOUT_MS);
   try {
     await conn.write(enc.encode(`POST ${pathname}${search} HTTP/1.1\r\nhost: ${host}\r\n${lines}\r\n`));
     await conn.write(bytes);
     // `connection: close`: the server ends the stream after its answer, and the loop ends with it.
     for await (const chunk of conn.readable) chunks.push(chunk);
   } finally {
+    clearTimeout(timer);
     try {
       conn.close();
     } catch { /* closed with its stream */ }

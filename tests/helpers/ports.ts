@@ -11,7 +11,8 @@ export class GiveUp extends Error {}
 
 /**
  * Polls `check` until it returns a truthy value or `timeoutMs` passes. An error thrown by `check` counts as
- * "not yet" (and is reported on timeout), except a {@link GiveUp}, which ends the wait at once.
+ * "not yet" (and is reported on timeout), except a {@link GiveUp}, which ends the wait at once. A check that
+ * never settles (a request to a hung server) cannot hold the wait past `timeoutMs` either.
  */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
@@ -23,7 +24,7 @@ export async function waitFor<T>(
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const value = await check();
+      const value = await within(Promise.resolve(check()), Math.max(1, deadline - Date.now()), what);
       if (value) return value as NonNullable<T>;
     } catch (e) {
       if (e instanceof GiveUp) throw e;

@@ -306,7 +306,14 @@ export async function spawnServer(
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
+      // A child that does not stop cleanly is killed: it must not outlive its test.
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 5_000);
       await child.status;
+      clearTimeout(timer);
     })();
   return { url, port: Number(new URL(url).port), child, close, [Symbol.asyncDispose]: close };
 }
