@@ -1,8 +1,9 @@
 /**
- * A transparent HTTP proxy on loopback that records what the gateway sends a backend: every request's method,
- * `Mcp-Session-Id` and `Authorization`, and the JSON-RPC messages of every POST. Real backends (server-everything) ignore
- * credentials and look alike, so end-to-end tests put one of these in front of each backend to see what
- * actually reached which. Response bodies (including SSE streams) pass through unbuffered.
+ * A transparent HTTP proxy on loopback that records what the gateway sends a backend: every request's
+ * method, `Mcp-Session-Id` and `Authorization`, and the JSON-RPC messages of every POST. Real backends
+ * (server-everything) ignore credentials and look alike, so end-to-end tests put one of these in front of
+ * each backend to see what actually reached which. Response bodies (including SSE streams) pass through
+ * unbuffered.
  *
  * @example
  * ```ts

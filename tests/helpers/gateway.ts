@@ -66,7 +66,7 @@ function render(config: unknown): string {
   return typeof config === "string" ? config : stringify(config);
 }
 
-/** `deno run src/main.ts` with the test defaults (loopback port 0, 1 s checks, a fixed key) and `extra`. */
+/** `deno run src/main.ts` with the test defaults (loopback port 0, 1 s checks, a fixed key) and `options`. */
 function gatewayCommand(configPath: string, options: Omit<GatewayProcessOptions, "config">): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: [
