@@ -7,6 +7,7 @@ import { startGateway } from "../../src/gateway.ts";
 import { silentLogger } from "../../src/observe/log.ts";
 import { startRouter } from "../../src/router/mod.ts";
 import { waitFor } from "../helpers/ports.ts";
+import { discovered } from "../helpers/gateway.ts";
 import { type EnvoyHarness, startEnvoyHarness } from "./envoy.ts";
 
 export const PUBLIC_HOST = "mcp.127-0-0-1.sslip.io:8888";
@@ -87,8 +88,10 @@ export async function startEnvoyStack(
     });
     routerAddress = `127.0.0.1:${router.port}`;
     await waitFor(
-      () => routing.state.view.table.routes.size >= (options.expectTools ?? 1),
-      "tools discovered by the gateway",
+      () =>
+        routing.state.view.table.routes.size >= (options.expectTools ?? 1) &&
+        servers.every((s) => discovered(log.recent(), s.name)),
+      "tools, prompts and resources discovered by the gateway",
     );
   } catch (e) {
     await close();

@@ -42,22 +42,46 @@ export interface ServerEntry {
 }
 
 /**
- * The gateway in front of `servers`, returned once every enabled one is ready (stopped again when they never
- * are). `options.config` adds top-level config keys (e.g. `virtualServers`).
+ * The gateway in front of `servers`, returned once every enabled one is fully discovered (stopped again when
+ * they never are). `options.config` adds top-level config keys (e.g. `virtualServers`).
  */
 export async function startGatewayFor(
   servers: ServerEntry[],
   options: Omit<GatewayProcessOptions, "config"> & { config?: Record<string, unknown> } = {},
 ): Promise<GatewayProcess> {
   const gw = await startGatewayProcess({ ...options, config: { ...options.config, servers } });
-  const enabled = servers.filter((s) => s.enabled !== false).length;
+  const enabled = servers.filter((s) => s.enabled !== false).map((s) => s.name);
   try {
-    await waitFor(async () => (await gw.status()).healthyServers === enabled, `${enabled} backends ready`);
+    await waitFor(async () => {
+      const events = await gw.events();
+      return enabled.every((name) => discovered(events, name));
+    }, `${enabled.join(", ")} discovered`);
     return gw;
   } catch (e) {
     await gw.stop();
     throw e;
   }
+}
+
+/** The event that follows a connection for each list a server declares (its capability). */
+const DISCOVERY_EVENT = {
+  tools: "ToolsDiscovered",
+  prompts: "PromptsDiscovered",
+  resources: "ResourcesDiscovered",
+} as const;
+
+/**
+ * Whether `server`'s latest connection has been followed by the discovery of every list it offers, judged
+ * from the gateway's events. A server counts as ready (on `/status`) once its tools are in, a moment before
+ * its prompts and resources are.
+ */
+export function discovered(events: readonly any[], server: string): boolean {
+  const connected = events.findLast((e) => e.type === "UpstreamConnected" && e.server === server);
+  if (!connected) return false;
+  const after = events.filter((e) => e.seq > connected.seq && e.upstreamKey === connected.upstreamKey);
+  return Object.entries(DISCOVERY_EVENT).every(([capability, type]) =>
+    !connected.capabilities?.[capability] || after.some((e) => e.type === type)
+  );
 }
 
 export const TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789";
