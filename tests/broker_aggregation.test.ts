@@ -4,15 +4,21 @@
  */
 import { assert, assertEquals, assertNotEquals } from "./helpers/assert.ts";
 import { startTwoBackends } from "./helpers/two_backends.ts";
-import { connectClient, rawInitialize, rawPost } from "./helpers/mcp_client.ts";
+import { connectClient, rawInitialize, rawPost, toolCallBody } from "./helpers/mcp_client.ts";
+import type { RecordedRequest } from "./helpers/e2e_recording_proxy.ts";
+import { waitFor } from "./helpers/ports.ts";
 import { DISCOVERY_CAPABILITIES } from "../src/upstream/manager.ts";
 
+/** What the raw sessions here negotiate; not the SDK's newest, which the gateway's own sessions speak. */
+const CLIENT_VERSION = "2025-06-18";
+
 Deno.test("broker aggregates two real MCP servers and forwards calls", async (t) => {
-  await using backends = await startTwoBackends();
+  await using backends = await startTwoBackends({ record: true });
   const { a, gw } = backends;
+  const recorded = backends.recorded!;
   // The gateway discovers with every client capability declared, so it lists what such a client sees.
-  await using direct = await connectClient(a.url, {}, DISCOVERY_CAPABILITIES);
-  await using client = await connectClient(gw.mcpUrl, {}, DISCOVERY_CAPABILITIES);
+  await using direct = await connectClient(a.url, { capabilities: DISCOVERY_CAPABILITIES });
+  await using client = await connectClient(gw.mcpUrl, { capabilities: DISCOVERY_CAPABILITIES });
 
   await t.step("tools/list shows both prefixed sets, sorted, schemas untouched", async () => {
     const directTools = (await direct.client.listTools()).tools;
@@ -62,50 +68,85 @@ Deno.test("broker aggregates two real MCP servers and forwards calls", async (t)
     assert(JSON.stringify(result.content).includes("Long running operation completed"));
   });
 
-  await t.step("each client gets its own session; backend sessions are reused and never shown", async () => {
-    const s1 = await rawInitialize(gw.mcpUrl);
-    const s2 = await rawInitialize(gw.mcpUrl);
-    assertNotEquals(s1, s2);
-    const call = (session: string, id: number) =>
-      rawPost(
-        gw.mcpUrl,
-        JSON.stringify({
-          jsonrpc: "2.0",
-          id,
-          method: "tools/call",
-          params: { name: "a_echo", arguments: { message: "x" } },
-        }),
-        { "mcp-session-id": session },
-      );
-    const r1 = await call(s1, 1);
-    const r2 = await call(s1, 2);
-    assertEquals([r1.status, r2.status], [200, 200]);
-    assertEquals(r1.headers.get("mcp-session-id"), s1);
-    assertEquals(r2.headers.get("mcp-session-id"), s1);
-    const r3 = await call(s2, 3);
-    assertEquals(r3.headers.get("mcp-session-id"), s2);
-    const sessions = await (await fetch(`${gw.baseUrl}/debug/projections?name=sessions`)).json();
-    const bound = Object.values(
-      sessions.sessions.open as Record<string, { backends?: Record<string, { id: string }> }>,
-    )
-      .map((s) => s.backends?.["server-a"]?.id).filter(Boolean);
-    // One backend session per gateway session that called server-a, no more (the two calls of s1 shared one).
-    assertEquals(new Set(bound).size, bound.length);
-    for (const id of bound) {
-      assert(!r1.text.includes(id!) && !r3.text.includes(id!), "backend session never shown");
+  /** What each backend received after `mark`, as recorded by its proxy. */
+  const received = (backend: "a" | "b", mark: number) => recorded[backend].requests().slice(mark);
+  const marks = () => ({ a: recorded.a.requests().length, b: recorded.b.requests().length });
+  const call = (session: string, id: number, name: string, message: string) =>
+    rawPost(gw.mcpUrl, toolCallBody(id, name, { message }), { "mcp-session-id": session });
+  /** The backend session each echoed message was called on. */
+  const sessionOfCall = (requests: RecordedRequest[]) => {
+    const sessions: Record<string, string | undefined> = {};
+    for (const r of requests) {
+      for (const m of r.messages) {
+        if (m.method === "tools/call") sessions[m.params.arguments.message] = r.session;
+      }
     }
-    const events = await (await fetch(`${gw.baseUrl}/debug/events?type=BackendSessionBound`)).json();
-    const forS1 = events.events.filter((e: { server: string; backendSession: string }) =>
-      e.server === "server-a" && bound.includes(e.backendSession)
-    );
-    assert(forS1.length >= 2, "s1 and s2 each bound one backend session");
-  });
+    return sessions;
+  };
+  /**
+   * Backend sessions opened for clients: `initialize` at the clients' protocol version (the gateway's own
+   * discovery sessions speak the SDK's newest).
+   */
+  const clientInits = (requests: RecordedRequest[]) =>
+    requests.filter((r) =>
+      r.messages.some((m) => m.method === "initialize" && m.params?.protocolVersion === CLIENT_VERSION)
+    ).length;
 
-  await t.step("DELETE ends the session: later requests get 404", async () => {
-    const session = await rawInitialize(gw.mcpUrl);
+  await t.step(
+    "each client gets its own session; one backend session per gateway session and server",
+    async () => {
+      const mark = marks();
+      const s1 = await rawInitialize(gw.mcpUrl, CLIENT_VERSION);
+      const s2 = await rawInitialize(gw.mcpUrl, CLIENT_VERSION);
+      assertNotEquals(s1, s2);
+      const r1 = await call(s1, 1, "a_echo", "s1-first");
+      const r2 = await call(s1, 2, "a_echo", "s1-second");
+      // Concurrent first calls of a session share one backend initialize.
+      const [r3, r4] = await Promise.all([call(s2, 3, "a_echo", "s2-x"), call(s2, 4, "a_echo", "s2-y")]);
+      const r5 = await call(s1, 5, "b_echo", "s1-on-b");
+      for (
+        const [r, session, text] of [
+          [r1, s1, "s1-first"],
+          [r2, s1, "s1-second"],
+          [r3, s2, "s2-x"],
+          [r4, s2, "s2-y"],
+          [r5, s1, "s1-on-b"],
+        ] as const
+      ) {
+        assertEquals(r.status, 200, r.text);
+        assertEquals(r.headers.get("mcp-session-id"), session);
+        assertEquals(r.json?.result?.content, [{ type: "text", text: `Echo: ${text}` }], r.text);
+      }
+      assertEquals(clientInits(received("a", mark.a)), 2, "server-a: one initialize per gateway session");
+      assertEquals(clientInits(received("b", mark.b)), 1, "server-b: only s1 called it");
+      const onA = sessionOfCall(received("a", mark.a));
+      assert(onA["s1-first"] && onA["s1-first"] === onA["s1-second"], JSON.stringify(onA));
+      assert(onA["s2-x"] && onA["s2-x"] === onA["s2-y"], JSON.stringify(onA));
+      assertNotEquals(onA["s1-first"], onA["s2-x"]);
+      // The backend sessions are the gateway's business: never shown to the client.
+      for (const r of [r1, r2, r3, r4, r5]) {
+        for (const id of Object.values(onA)) assert(!r.text.includes(id!), "a backend session was shown");
+      }
+    },
+  );
+
+  await t.step("DELETE ends the session and the backend sessions opened for it", async () => {
+    const session = await rawInitialize(gw.mcpUrl, CLIENT_VERSION);
+    const mark = marks();
+    await call(session, 1, "a_echo", "to-delete-a");
+    await call(session, 2, "b_echo", "to-delete-b");
+    const onA = sessionOfCall(received("a", mark.a))["to-delete-a"];
+    const onB = sessionOfCall(received("b", mark.b))["to-delete-b"];
+    assert(onA && onB, "both backends called");
     const del = await fetch(gw.mcpUrl, { method: "DELETE", headers: { "mcp-session-id": session } });
     await del.body?.cancel();
     assertEquals(del.status, 200);
+    const deleted = (backend: "a" | "b", mark: number) =>
+      received(backend, mark).filter((r) => r.method === "DELETE").map((r) => r.session);
+    await waitFor(
+      () => deleted("a", mark.a).includes(onA) && deleted("b", mark.b).includes(onB),
+      "DELETE of both backend sessions",
+    );
     const after = await rawPost(gw.mcpUrl, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, {
       "mcp-session-id": session,
     });

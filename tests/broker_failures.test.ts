@@ -13,7 +13,7 @@ Deno.test("a killed and restarted backend leaves and rejoins without disturbing 
   await using client = await connectClient(gw.mcpUrl);
   // A call first, so this session holds a backend session on server-a that the restart will invalidate.
   await client.client.callTool({ name: "a_echo", arguments: { message: "before" } });
-  await new Promise((r) => setTimeout(r, 200)); // let the SDK open its GET stream
+  await client.notificationStream(); // list_changed can reach the client from now on
   const changesBefore = client.listChanged();
 
   await a.kill();

@@ -19,11 +19,7 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
   await waitFor(async () => (await gw.status()).healthyServers === 1, "server-a ready");
   await using client = await connectClient(gw.mcpUrl);
   // The notification stream (GET) is opened by the SDK after initialize; wait until the broker has it.
-  await waitFor(async () => {
-    const projections = await (await fetch(`${gw.baseUrl}/debug/projections?name=sessions`)).json();
-    return Object.keys(projections.sessions.open).length > 0;
-  }, "session opened");
-  await new Promise((r) => setTimeout(r, 200));
+  await client.notificationStream();
   const initialTools = await toolNames(client.client);
   assert(initialTools.includes(ECHO("a_")));
   const per = initialTools.length;
@@ -52,7 +48,18 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
   });
 
   await t.step("changing a URL re-points the server", async () => {
+    const connected = async () =>
+      (await gw.events("UpstreamConnected")).filter((e: { server: string }) => e.server === "server-a");
+    const before = await connected();
+    assert(before.length > 0, "server-a connected once");
+    const mark = Math.max(...(await gw.events()).map((e: { seq: number }) => e.seq));
     await gw.writeConfig({ servers: [{ ...serverA, url: c.url }] });
+    // A new connection, under a new upstream key: the gateway reconnected rather than keep a's.
+    const reconnected = await waitFor(
+      async () => (await connected()).find((e: { seq: number }) => e.seq > mark),
+      "server-a connected again after the URL change",
+    );
+    assert(!before.some((e: { upstreamKey: string }) => e.upstreamKey === reconnected.upstreamKey));
     await waitFor(async () => {
       const status = await gw.status();
       return status.servers[0].url === c.url && status.servers[0].ready;
@@ -73,6 +80,14 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
     assertEquals(await toolNames(client.client), toolsBefore);
     const result = await client.client.callTool({ name: "a_echo", arguments: { message: "still" } });
     assertEquals(result.content, [{ type: "text", text: "Echo: still" }]);
-    assertEquals(client.listChanged(), before);
+    // The sentinel: a good file adding server-b again changes tools, then prompts, then resources, each with
+    // its own list_changed on the same stream. Once the resources one is here, so is anything sent before
+    // it: the rejection must have sent nothing, the sentinel exactly one tools/list_changed.
+    const resourcesBefore = client.listChanged("resources");
+    await gw.writeConfig({
+      servers: [{ ...serverA, url: c.url }, { name: "server-b", url: b.url, toolPrefix: "b_" }],
+    });
+    await waitFor(() => client.listChanged("resources") > resourcesBefore, "the sentinel's resources change");
+    assertEquals(client.listChanged(), before + 1);
   });
 });

@@ -10,13 +10,33 @@ import { waitFor } from "./helpers/ports.ts";
 
 const yaml = (name: string) => `servers:\n  - name: ${name}\n    url: http://127.0.0.1:1/mcp\n`;
 
-async function watching(path: string) {
+/**
+ * Watches `path` once the watcher provably sees changes made by `write` (the way the test itself changes the
+ * file: a kubelet volume's file only changes by its `..data` swap, which an in-place write does not make).
+ */
+async function watching(path: string, write: (text: string) => Promise<void>) {
   const log = new InMemoryEventLog();
   const events: LoggedEvent[] = [];
   log.subscribe((e) => events.push(e));
   const abort = new AbortController();
   watchConfigFile(path, log, abort.signal, { pollMs: 5_000 }); // long poll: prove the fs watcher alone is enough
-  await new Promise((r) => setTimeout(r, 100));
+  // The fs watcher starts in the background: rewrite the file with a new probe name until an event shows the
+  // watcher saw one, then wait for the event of the last probe written (nothing is pending after it). A fixed
+  // sleep instead would lose the test's first edit on a slow machine.
+  let probe = 0;
+  const lastLoaded = () => {
+    const last = events.at(-1);
+    return last?.type === "ConfigLoaded" ? last.config.servers[0]?.name : undefined;
+  };
+  await waitFor(
+    async () => {
+      if (events.length === 0) await write(yaml(`probe-${++probe}`));
+      return lastLoaded() === `probe-${probe}`;
+    },
+    "the config watcher to start",
+    3_000,
+    100,
+  );
   const next = async (what: string) => {
     const seen = events.length;
     return await waitFor(
@@ -32,7 +52,7 @@ Deno.test("in-place edits and atomic renames are picked up within a second", asy
   const dir = await Deno.makeTempDir();
   const path = `${dir}/config.yaml`;
   await Deno.writeTextFile(path, yaml("one"));
-  using w = await watching(path);
+  using w = await watching(path, (text) => Deno.writeTextFile(path, text));
   const edited = w.next("in-place edit");
   await Deno.writeTextFile(path, yaml("two"));
   const e1 = await edited;
@@ -58,14 +78,21 @@ Deno.test("a Kubernetes-style ..data symlink swap is picked up", async () => {
   await Deno.writeTextFile(`${dir}/..2026_01/config.yaml`, yaml("v1"));
   await Deno.symlink("..2026_01", `${dir}/..data`);
   await Deno.symlink("..data/config.yaml", `${dir}/config.yaml`);
-  using w = await watching(`${dir}/config.yaml`);
+  let current = "..2026_01";
+  // What kubelet does: write a new timestamped dir, point a temp link at it, rename it over ..data, and
+  // remove the old dir.
+  const swap = async (text: string) => {
+    const next = `..2026_${crypto.randomUUID()}`;
+    await Deno.mkdir(`${dir}/${next}`);
+    await Deno.writeTextFile(`${dir}/${next}/config.yaml`, text);
+    await Deno.symlink(next, `${dir}/..data_tmp`);
+    await Deno.rename(`${dir}/..data_tmp`, `${dir}/..data`);
+    await Deno.remove(`${dir}/${current}`, { recursive: true });
+    current = next;
+  };
+  using w = await watching(`${dir}/config.yaml`, swap);
   const swapped = w.next("symlink swap");
-  // What kubelet does: write a new timestamped dir, point a temp link at it, rename it over ..data.
-  await Deno.mkdir(`${dir}/..2026_02`);
-  await Deno.writeTextFile(`${dir}/..2026_02/config.yaml`, yaml("v2"));
-  await Deno.symlink("..2026_02", `${dir}/..data_tmp`);
-  await Deno.rename(`${dir}/..data_tmp`, `${dir}/..data`);
-  await Deno.remove(`${dir}/..2026_01`, { recursive: true });
+  await swap(yaml("v2"));
   const event = await swapped;
   assert(event.type === "ConfigLoaded");
   assertEquals(event.config.servers[0].name, "v2");

@@ -11,7 +11,7 @@ import {
   runConformance,
 } from "./servers/conformance_runner.ts";
 import { startFastEcho } from "./servers/fast_echo.ts";
-import { connectClient } from "./servers/client.ts";
+import { connectClient } from "./helpers/mcp_client.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 

@@ -6,67 +6,24 @@
  */
 import { ANY_RESULT, assertSameCatalog } from "./helpers/catalog.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { startGatewayProcess } from "./helpers/gateway.ts";
-import { waitFor } from "./helpers/ports.ts";
+import { startGatewayFor } from "./helpers/gateway.ts";
+import { asLocalhost, connectClient, initializeBody, postWithHost, rawPost } from "./helpers/mcp_client.ts";
 import { startConformance } from "./servers/conformance.ts";
 import {
   ACTIVE_SERVER_SCENARIOS,
   PENDING_SERVER_SCENARIOS,
   runConformance,
 } from "./servers/conformance_runner.ts";
-import { connectClient } from "./servers/client.ts";
 
 /** The gateway with only the conformance backend behind it, unprefixed. */
-async function gatewayFor(url: string) {
-  const gw = await startGatewayProcess({
-    config: { servers: [{ name: "conformance", url, toolPrefix: "" }] },
-  });
-  try {
-    await waitFor(async () => (await gw.status()).healthyServers === 1, "the conformance backend ready");
-    return gw;
-  } catch (e) {
-    await gw.stop();
-    throw e;
-  }
-}
-
-/**
- * POSTs `body` with a chosen Host header and returns the status. `fetch` always sends the URL's own host, so
- * this speaks HTTP/1.1 over a plain TCP connection, as a DNS-rebinding page's browser would.
- */
-async function postWithHost(url: string, host: string, body: string): Promise<number> {
-  const { hostname, port, pathname } = new URL(url);
-  const conn = await Deno.connect({ hostname, port: Number(port) });
-  try {
-    const bytes = new TextEncoder().encode(body);
-    const head = `POST ${pathname} HTTP/1.1\r\nHost: ${host}\r\ncontent-type: application/json\r\n` +
-      `accept: application/json, text/event-stream\r\ncontent-length: ${bytes.length}\r\nconnection: close\r\n\r\n`;
-    await conn.write(new TextEncoder().encode(head));
-    await conn.write(bytes);
-    const buf = new Uint8Array(64);
-    let text = "";
-    while (!text.includes("\r\n")) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      text += new TextDecoder().decode(buf.subarray(0, n));
-    }
-    const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
-    if (!status) throw new Error(`no HTTP status line: ${JSON.stringify(text)}`);
-    return Number(status);
-  } finally {
-    conn.close();
-  }
-}
-
-/** The broker's `/mcp` by the name `localhost`, as the dns-rebinding scenario expects a local server to be. */
-const localhost = (url: string) => url.replace("//127.0.0.1:", "//localhost:");
+const gatewayFor = (url: string) => startGatewayFor([{ name: "conformance", url, toolPrefix: "" }]);
 
 Deno.test("conformance through the gateway: every scenario passing directly passes through the broker", async () => {
   await using backend = await startConformance();
   await using gw = await gatewayFor(backend.url);
   const [direct, viaGateway] = await Promise.all([
-    runConformance(localhost(backend.url), { suite: "all" }),
-    runConformance(localhost(gw.mcpUrl), { suite: "all" }),
+    runConformance(asLocalhost(backend.url), { suite: "all" }),
+    runConformance(asLocalhost(gw.mcpUrl), { suite: "all" }),
   ]);
   // The baseline: the backend passes the whole active suite (conformance_direct.test.ts says why it must).
   assertEquals(
@@ -99,29 +56,12 @@ Deno.test("conformance through the gateway: unprefixed lists are the backend's, 
 Deno.test("conformance through the gateway: a foreign Host or Origin is refused by the broker", async () => {
   await using backend = await startConformance();
   await using gw = await gatewayFor(backend.url);
-  const init = JSON.stringify({
-    jsonrpc: "2.0",
-    id: 1,
-    method: "initialize",
-    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
-  });
-  const post = async (headers: Record<string, string>) => {
-    const res = await fetch(gw.mcpUrl, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        ...headers,
-      },
-      body: init,
-    });
-    await res.body?.cancel();
-    return res.status;
-  };
+  const init = initializeBody();
+  const post = async (headers: Record<string, string>) => (await rawPost(gw.mcpUrl, init, headers)).status;
   const evilOrigin = await post({ origin: "http://evil.example.com" });
   assert(evilOrigin >= 400 && evilOrigin < 500, `foreign Origin: ${evilOrigin}`);
-  const evilHost = await postWithHost(gw.mcpUrl, "evil.example.com", init);
+  const evilHost = (await postWithHost(gw.mcpUrl, "evil.example.com", init)).status;
   assert(evilHost >= 400 && evilHost < 500, `foreign Host: ${evilHost}`);
   assertEquals(await post({ origin: `http://localhost:${new URL(gw.mcpUrl).port}` }), 200);
-  assertEquals(await postWithHost(gw.mcpUrl, `localhost:${new URL(gw.mcpUrl).port}`, init), 200);
+  assertEquals((await postWithHost(gw.mcpUrl, `localhost:${new URL(gw.mcpUrl).port}`, init)).status, 200);
 });

@@ -168,9 +168,16 @@ Deno.test("credential Secrets: copied to the credentials Secret, never into the 
   await waitForReady(api, "MCPServer", NS, "api-key", "False", "CredentialNotFound");
   assertEquals(writtenConfig(api)?.servers, []);
 
-  // An unlabelled Secret is not a credential.
+  // An unlabelled Secret is not a credential: the controller never sees it. A labelled one put after it is
+  // the sentinel: the watch delivers in order, so once that is observed the unlabelled one would have been.
   api.put(credentialSecret(NS, "api-key-creds", { token: "Bearer s3cret-one" }, false));
-  await new Promise((r) => setTimeout(r, 200));
+  api.put(credentialSecret(NS, "sentinel-creds", { token: "unused" }));
+  const observedSecrets = () =>
+    ctl.log.recent().flatMap((e) =>
+      e.type === "ResourceObserved" && e.resource.kind === "Secret" ? [e.resource.name] : []
+    );
+  await waitFor(() => observedSecrets().includes("sentinel-creds"), "the sentinel Secret observed");
+  assert(!observedSecrets().includes("api-key-creds"), observedSecrets().join());
   assertEquals(readyCondition(api.get(MCP, "MCPServer", NS, "api-key"))?.reason, "CredentialNotFound");
 
   // Wrong key → CredentialKeyMissing; right key → Ready with the value only in the credentials Secret.
@@ -262,4 +269,43 @@ Deno.test("with a broker status URL, Ready and discoveredTools follow what the b
   assertEquals(ready.status.discoveredTools, 7);
   await broker.shutdown();
   await waitForReady(api, "MCPServer", NS, "one", "False", "BrokerUnavailable");
+});
+
+Deno.test("nothing changed, nothing written: resyncs leave the ConfigMap and the Secret alone", async () => {
+  await using api = await startKubeApi();
+  api.put(service(NS, "svc", 8080));
+  api.put(httpRoute(NS, "route-1", { service: "svc" }));
+  api.put(credentialSecret(NS, "creds", { token: "Bearer unchanged" }));
+  const server = (toolPrefix: string) =>
+    mcpServer(NS, "one", {
+      targetRef: { name: "route-1" },
+      toolPrefix,
+      credentialRef: { name: "creds", key: "token" },
+    });
+  api.put(server("one_"));
+  await using ctl = await startController(api, { ...DEBUG, resyncMs: 100 });
+  await waitForConfig(api, (c) => c.servers[0]?.credential === "Bearer unchanged", "the first config");
+  await waitForReady(api, "MCPServer", NS, "one", "True");
+
+  const writes = (resource: "configmaps" | "secrets") =>
+    api.requests.filter((r) =>
+      ["POST", "PUT", "PATCH"].includes(r.method) && r.path.includes(`/namespaces/${NAMESPACE}/${resource}`)
+    ).length;
+  /** Reconcile passes so far, whatever their result (the controller's own metric). */
+  const passes = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${ctl.metricsPort}/metrics`)).text();
+    return [...text.matchAll(/^mcp_controller_reconciles_total\{[^}]*\} (\d+)/gm)]
+      .reduce((n, m) => n + Number(m[1]), 0);
+  };
+  const before = { configmaps: writes("configmaps"), secrets: writes("secrets"), passes: await passes() };
+  assert(before.configmaps > 0 && before.secrets > 0, "both were written once");
+  await waitFor(async () => (await passes()) >= before.passes + 5, "five more reconcile passes");
+  assertEquals([writes("configmaps"), writes("secrets")], [before.configmaps, before.secrets]);
+
+  // The sentinel: a real change is written, once, and the passes after it write nothing more.
+  api.put(server("two_"));
+  await waitForConfig(api, (c) => c.servers[0]?.toolPrefix === "two_", "the new prefix");
+  const changed = await passes();
+  await waitFor(async () => (await passes()) >= changed + 3, "three more reconcile passes");
+  assertEquals([writes("configmaps"), writes("secrets")], [before.configmaps + 1, before.secrets]);
 });

@@ -26,7 +26,7 @@ function ok(result: InspectorResult, what: string): any {
 }
 
 Deno.test("e2e: the MCP Inspector CLI lists and calls tools, prompts and resources through the gateway", async (t) => {
-  await using backends = await startTwoBackends(["everything-a", "everything-b"]);
+  await using backends = await startTwoBackends({ names: ["everything-a", "everything-b"] });
   const { a, gw } = backends;
   await using inspector = await inspectorCli();
   const direct = (...args: string[]) => inspector.run(a.url, args);

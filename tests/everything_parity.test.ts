@@ -15,9 +15,9 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startEverything } from "./helpers/everything.ts";
-import { startGatewayProcess } from "./helpers/gateway.ts";
-import { connectClient } from "./helpers/mcp_client.ts";
-import { waitFor } from "./helpers/ports.ts";
+import { startGatewayFor } from "./helpers/gateway.ts";
+import { asLocalhost, connectClient } from "./helpers/mcp_client.ts";
+import { within } from "./helpers/ports.ts";
 import { type RecordingProxy, startRecordingProxy } from "./helpers/e2e_recording_proxy.ts";
 import { runConformance } from "./servers/conformance_runner.ts";
 
@@ -60,39 +60,14 @@ const VACUOUS_DIRECT_PASSES: Record<string, string> = {
 /** A server→client request the gateway lost would otherwise wait for the SDK's 60 s request timeout. */
 const CALL = { timeout: 15_000 };
 
-/** `promise`, or a failure naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 const sorted = (xs: string[]) => [...xs].sort();
-const localhost = (url: string) => url.replace("//127.0.0.1:", "//localhost:");
-
-async function gateway(servers: { name: string; url: string; toolPrefix: string }[]) {
-  const gw = await startGatewayProcess({ config: { servers } });
-  try {
-    await waitFor(async () => (await gw.status()).healthyServers === servers.length, "backends ready");
-    return gw;
-  } catch (e) {
-    await gw.stop();
-    throw e;
-  }
-}
 
 Deno.test("server-everything parity: conformance scenarios passing directly pass through the gateway", async () => {
   await using backend = await startEverything();
-  await using gw = await gateway([{ name: "everything", url: backend.url, toolPrefix: "" }]);
+  await using gw = await startGatewayFor([{ name: "everything", url: backend.url, toolPrefix: "" }]);
   const [direct, viaGateway] = await Promise.all([
-    runConformance(localhost(backend.url)),
-    runConformance(localhost(gw.mcpUrl)),
+    runConformance(asLocalhost(backend.url)),
+    runConformance(asLocalhost(gw.mcpUrl)),
   ]);
   assertEquals(sorted(direct.passed), sorted(DIRECT_BASELINE), direct.output);
   const lost = DIRECT_BASELINE.filter((s) => !viaGateway.passed.includes(s) && !(s in VACUOUS_DIRECT_PASSES));
@@ -113,9 +88,9 @@ Deno.test("server-everything parity: conformance scenarios passing directly pass
 
 Deno.test("server-everything parity: the unprefixed catalogue through the gateway is the backend's", async () => {
   await using backend = await startEverything();
-  await using gw = await gateway([{ name: "everything", url: backend.url, toolPrefix: "" }]);
-  await using direct = await connectClient(backend.url, {}, CLIENT_CAPABILITIES);
-  await using viaGateway = await connectClient(gw.mcpUrl, {}, CLIENT_CAPABILITIES);
+  await using gw = await startGatewayFor([{ name: "everything", url: backend.url, toolPrefix: "" }]);
+  await using direct = await connectClient(backend.url, { capabilities: CLIENT_CAPABILITIES });
+  await using viaGateway = await connectClient(gw.mcpUrl, { capabilities: CLIENT_CAPABILITIES });
   await assertSameCatalog(direct.client, viaGateway.client);
 });
 
@@ -124,11 +99,11 @@ Deno.test("server-everything parity: two prefixed backends, each request routed 
   await using everythingB = await startEverything();
   await using a = startRecordingProxy(everythingA.url);
   await using b = startRecordingProxy(everythingB.url);
-  await using gw = await gateway([
+  await using gw = await startGatewayFor([
     { name: "everything-a", url: a.url, toolPrefix: "a_" },
     { name: "everything-b", url: b.url, toolPrefix: "b_" },
   ]);
-  await using mcp = await connectClient(gw.mcpUrl, {}, CLIENT_CAPABILITIES);
+  await using mcp = await connectClient(gw.mcpUrl, { capabilities: CLIENT_CAPABILITIES });
   const client = mcp.client;
 
   /** Messages with `method` each proxy received after `mark`. */

@@ -6,6 +6,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { type EnvoyHarnessOptions, startEnvoyHarness } from "./harness/envoy.ts";
 import { passThrough, type Script, startFakeProcessor } from "./harness/envoy_fake_processor.ts";
 import { type ProcessingResponse, rawHeader } from "../src/router/proto.ts";
+import { postWithHost } from "./helpers/mcp_client.ts";
+import { readUntil } from "./helpers/streams.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -64,24 +66,11 @@ const headersReply = (set: Record<string, string>, extra: object = {}): Processi
   },
 });
 
-/** A POST with a chosen Host (fetch cannot set one): raw HTTP/1.1 over TCP. */
+/** A POST with a chosen Host (fetch cannot set one); the echo it reached. */
 async function postAs(url: string, host: string, body = "{}"): Promise<Echo> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(url).port) });
-  try {
-    await conn.write(enc.encode(
-      `POST /mcp HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\n` +
-        `content-length: ${enc.encode(body).length}\r\nconnection: close\r\n\r\n${body}`,
-    ));
-    let text = "";
-    for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) text += chunk;
-    // The body may be chunked: the echo's JSON object is between the first "{" and the last "}".
-    const start = text.indexOf("{", text.indexOf("\r\n\r\n"));
-    return JSON.parse(text.slice(start, text.lastIndexOf("}") + 1));
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the stream */ }
-  }
+  const res = await postWithHost(`${url}/mcp`, host, body);
+  if (!res.json) throw new Error(`not an echo: ${res.status} ${res.text}`);
+  return res.json;
 }
 
 async function post(url: string, body = `{"x":1}`, headers: Record<string, string> = {}) {
@@ -131,17 +120,36 @@ Deno.test("messages: protocol_config + metadata on the first, raw_value only, no
 });
 
 Deno.test("route cache: :authority re-routes only with clear_route_cache and a header mutation", async () => {
-  let reply: ProcessingResponse = headersReply({ ":authority": "backend.local" });
-  await using t = await setup((m) => m.request === "request_headers" ? reply : passThrough(m));
-  assertEquals((await post(t.envoy.url)).json?.who, "broker");
-  reply = headersReply({ ":authority": "backend.local" }, { clear_route_cache: true });
-  assertEquals((await post(t.envoy.url)).json?.who, "backend");
-  reply = { request_headers: { response: { clear_route_cache: true } } };
-  assertEquals(
-    (await postAs(t.envoy.url, "backend.local")).who,
-    "backend",
-    "route from the original authority",
+  let onHeaders: ProcessingResponse = headersReply({ ":authority": "backend.local" });
+  let onBody: ProcessingResponse = { request_body: { response: {} } };
+  await using t = await setup((m) =>
+    m.request === "request_headers" ? onHeaders : m.request === "request_body" ? onBody : passThrough(m)
   );
+  // A mutated :authority alone changes nothing: the route was chosen from the original headers.
+  assertEquals((await post(t.envoy.url)).json?.who, "broker");
+  onHeaders = headersReply({ ":authority": "backend.local" }, { clear_route_cache: true });
+  assertEquals((await post(t.envoy.url)).json?.who, "backend");
+
+  // :authority mutated in the headers phase, then clear_route_cache alone in the body phase: newer Envoy
+  // ignores a clear without a header mutation in the same reply, so the route stays the original one.
+  onHeaders = headersReply({ ":authority": "backend.local" });
+  onBody = { request_body: { response: { clear_route_cache: true } } };
+  assertEquals((await post(t.envoy.url)).json?.who, "broker");
+  assert(
+    t.envoy.exchanges.at(-1)!.warnings.includes("clear_route_cache ignored without a header mutation"),
+    t.envoy.exchanges.at(-1)!.warnings.join("\n"),
+  );
+  // The same clear with any header mutation beside it re-routes on the :authority set earlier.
+  onBody = {
+    request_body: {
+      response: {
+        clear_route_cache: true,
+        header_mutation: { set_headers: [rawHeader("x-routed", "1")] },
+      },
+    },
+  };
+  const routed = await post(t.envoy.url);
+  assertEquals([routed.json?.who, routed.json?.headers["x-routed"]], ["backend", "1"]);
 });
 
 Deno.test("mutations: raw_value only, overwrite unless append, append_action ignored, malformed → 500", async () => {
@@ -364,11 +372,10 @@ Deno.test("SSE responses stream through before the upstream finishes", async () 
   try {
     const res = await fetch(`${envoy.url}/mcp`, { headers: { accept: "text/event-stream" } });
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("data: one")) seen += (await reader.read()).value;
+    const seen = await readUntil(reader, (t) => t.includes("data: one"), "the first event");
     assert(!seen.includes("two"), "first event arrived while the upstream was still holding the second");
     release();
-    while (!seen.includes("data: two")) seen += (await reader.read()).value;
+    await readUntil(reader, (t) => t.includes("data: two"), "the second event", { seen });
     await reader.cancel();
   } finally {
     release();

@@ -3,44 +3,13 @@
  * server-everything backends, with the real broker behind the default route.
  */
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { startEverything } from "./helpers/everything.ts";
+import { startRecordingProxy } from "./helpers/e2e_recording_proxy.ts";
+import { connectClient, rawPost } from "./helpers/mcp_client.ts";
 import { waitFor } from "./helpers/ports.ts";
 import { startEnvoyStack } from "./harness/envoy_stack.ts";
 
-async function connect(url: string) {
-  const client = new Client({ name: "e2e", version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(new URL(url));
-  await client.connect(transport);
-  return {
-    client,
-    transport,
-    async [Symbol.asyncDispose]() {
-      await client.close();
-    },
-  };
-}
-
 const text = (result: unknown) => (result as { content: { type: string; text: string }[] }).content[0].text;
-
-async function rpc(url: string, body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url, {
-    method: "POST",
-    body,
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      ...headers,
-    },
-  });
-  const raw = await res.text();
-  let json: { id?: unknown; error?: { code: number; message: string } } = {};
-  try {
-    json = JSON.parse(raw);
-  } catch { /* not JSON */ }
-  return { status: res.status, json, raw, headers: res.headers };
-}
 
 Deno.test("e2e: initialize, list, prefixed calls, streamed results, session reuse, backend restart", async () => {
   await using a = await startEverything();
@@ -49,7 +18,7 @@ Deno.test("e2e: initialize, list, prefixed calls, streamed results, session reus
     { name: "alpha", url: a.url, hostname: "alpha.mcp.local", toolPrefix: "a_" },
     { name: "beta", url: b.url, hostname: "beta.mcp.local", toolPrefix: "b_" },
   ], { expectTools: 26 });
-  await using c = await connect(stack.mcpUrl);
+  await using c = await connectClient(stack.mcpUrl);
   const { tools } = await c.client.listTools();
   const names = tools.map((t: { name: string }) => t.name);
   assert(names.includes("a_echo") && names.includes("b_get-sum"), names.join(","));
@@ -126,12 +95,13 @@ Deno.test("e2e: initialize, list, prefixed calls, streamed results, session reus
   assertEquals(hairpins().length, 2);
 });
 
-Deno.test("e2e: concurrent first calls on a fresh session open one backend session", async () => {
+Deno.test("e2e: concurrent first calls on a fresh session open one backend session; DELETE closes it", async () => {
   await using a = await startEverything();
+  await using proxy = startRecordingProxy(a.url);
   await using stack = await startEnvoyStack([
-    { name: "alpha", url: a.url, hostname: "alpha.mcp.local", toolPrefix: "" },
+    { name: "alpha", url: proxy.url, hostname: "alpha.mcp.local", toolPrefix: "" },
   ], { expectTools: 13 });
-  await using c = await connect(stack.mcpUrl);
+  await using c = await connectClient(stack.mcpUrl);
   const results = await Promise.all(
     [1, 2, 3, 4].map((i) => c.client.callTool({ name: "echo", arguments: { message: `m${i}` } })),
   );
@@ -139,7 +109,19 @@ Deno.test("e2e: concurrent first calls on a fresh session open one backend sessi
   const inits = stack.envoy.exchanges.filter((e) =>
     e.upstreamBody?.includes(`"method":"initialize"`) && e.upstream
   );
-  assertEquals(inits.filter((e) => e.upstream === new URL(a.url).origin).length, 1);
+  assertEquals(inits.filter((e) => e.upstream === new URL(proxy.url).origin).length, 1);
+  // The four calls ran on one backend session, which the gateway closes when the client ends its session.
+  const onBackend = new Set(
+    proxy.requests().filter((r) => r.messages.some((m) => m.method === "tools/call")).map((r) => r.session),
+  );
+  assertEquals(onBackend.size, 1, [...onBackend].join());
+  const [backendSession] = onBackend;
+  assert(backendSession && backendSession !== c.transport.sessionId, "a backend session, not the client's");
+  await c.transport.terminateSession();
+  await waitFor(
+    () => proxy.requests().some((r) => r.method === "DELETE" && r.session === backendSession),
+    "DELETE of the backend session",
+  );
 });
 
 Deno.test("e2e: errors a client understands", async () => {
@@ -151,27 +133,30 @@ Deno.test("e2e: errors a client understands", async () => {
   const call = (id: string, name: string) =>
     `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}","arguments":{"message":"x"}}}`;
 
-  let r = await rpc(url, "{not json");
-  assertEquals([r.status, r.json.error?.code], [400, -32700]);
-  r = await rpc(url, `{"jsonrpc":"2.0","id":1}`);
-  assertEquals([r.status, r.json.error?.code], [400, -32600]);
-  r = await rpc(url, call("1", "a_echo"));
+  let r = await rawPost(url, "{not json");
+  assertEquals([r.status, r.json?.error?.code], [400, -32700]);
+  r = await rawPost(url, `{"jsonrpc":"2.0","id":1}`);
+  assertEquals([r.status, r.json?.error?.code], [400, -32600]);
+  r = await rawPost(url, call("1", "a_echo"));
   assertEquals(r.status, 400, "no session");
-  r = await rpc(url, call("1", "a_echo"), { "mcp-session-id": "forged.token.value" });
+  r = await rawPost(url, call("1", "a_echo"), { "mcp-session-id": "forged.token.value" });
   assertEquals(r.status, 404, "forged session: 404 so the client re-initializes");
-  r = await rpc(url, `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"${"x".repeat(5000)}"}}`);
+  r = await rawPost(url, `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"${"x".repeat(5000)}"}}`);
   assertEquals(r.status, 413);
 
-  await using c = await connect(url);
+  await using c = await connectClient(url);
   const session = c.transport.sessionId!;
   const big = "12345678901234567890";
-  r = await rpc(url, call(big, "nope"), { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" });
-  assertEquals([r.status, r.json.error?.code, r.headers.get("mcp-session-id")], [200, -32602, session]);
-  assert(r.raw.includes(`"id":${big}`), "id digits survive");
+  r = await rawPost(url, call(big, "nope"), {
+    "mcp-session-id": session,
+    "mcp-protocol-version": "2025-06-18",
+  });
+  assertEquals([r.status, r.json?.error?.code, r.headers.get("mcp-session-id")], [200, -32602, session]);
+  assert(r.text.includes(`"id":${big}`), "id digits survive");
   await rejects(c.client.callTool({ name: "nope", arguments: {} }), /-32602|Unknown tool/);
 
   // A client-sent routing header does not steer the call.
-  r = await rpc(url, `{"jsonrpc":"2.0","id":"s","method":"tools/list"}`, {
+  r = await rawPost(url, `{"jsonrpc":"2.0","id":"s","method":"tools/list"}`, {
     "mcp-session-id": session,
     "mcp-protocol-version": "2025-06-18",
     "x-mcp-servername": "alpha",
@@ -179,14 +164,14 @@ Deno.test("e2e: errors a client understands", async () => {
   assertEquals(r.status, 200);
   assertEquals(stack.envoy.exchanges.at(-1)!.upstream, stack.gateway.brokerUrl);
   // Claiming to be the router's hairpin without its token is refused.
-  r = await rpc(url, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`, {
+  r = await rawPost(url, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`, {
     "mcp-init-host": "alpha.mcp.local",
   });
   assertEquals(r.status, 403);
 
   // DELETE ends the session; its token is refused afterwards.
   await c.transport.terminateSession();
-  r = await rpc(url, call("2", "a_echo"), {
+  r = await rawPost(url, call("2", "a_echo"), {
     "mcp-session-id": session,
     "mcp-protocol-version": "2025-06-18",
   });

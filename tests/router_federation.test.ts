@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startEverything } from "./helpers/everything.ts";
-import { connectClient } from "./helpers/mcp_client.ts";
+import { asLocalhost, connectClient } from "./helpers/mcp_client.ts";
 import { startEnvoyStack } from "./harness/envoy_stack.ts";
 import { startConformance } from "./servers/conformance.ts";
 import {
@@ -20,16 +20,14 @@ import {
   ListRootsRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-const localhost = (url: string) => url.replace("//127.0.0.1:", "//localhost:");
-
 Deno.test("conformance through the Envoy harness path: every scenario passing directly passes", async () => {
   await using backend = await startConformance();
   await using stack = await startEnvoyStack([
     { name: "conformance", url: backend.url, hostname: "conformance.mcp.local", toolPrefix: "" },
   ]);
   const [direct, viaEnvoy] = await Promise.all([
-    runConformance(localhost(backend.url), { suite: "all" }),
-    runConformance(localhost(stack.mcpUrl), { suite: "all" }),
+    runConformance(asLocalhost(backend.url), { suite: "all" }),
+    runConformance(asLocalhost(stack.mcpUrl), { suite: "all" }),
   ]);
   assertEquals([...direct.passed].sort(), [...ACTIVE_SERVER_SCENARIOS, ...PENDING_SERVER_SCENARIOS].sort());
   const lost = direct.passed.filter((s) => !viaEnvoy.passed.includes(s));
@@ -50,10 +48,8 @@ Deno.test("Envoy path: prompts, completion and server-to-client requests reach t
     { name: "server-a", url: a.url, hostname: "a.mcp.local", toolPrefix: "a_" },
     { name: "server-b", url: b.url, hostname: "b.mcp.local", toolPrefix: "b_" },
   ], { expectTools: 20 });
-  await using client = await connectClient(stack.mcpUrl, {}, {
-    sampling: {},
-    elicitation: { form: {} },
-    roots: { listChanged: true },
+  await using client = await connectClient(stack.mcpUrl, {
+    capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } },
   });
   const asked: string[] = [];
   client.client.setRequestHandler(CreateMessageRequestSchema, () => {
@@ -86,11 +82,18 @@ Deno.test("Envoy path: prompts, completion and server-to-client requests reach t
     const prompts = (await client.client.listPrompts()).prompts;
     const completable = prompts.find((p: { name: string }) => p.name === "a_completable-prompt");
     assert(completable, prompts.map((p: { name: string }) => p.name).join());
+    const seen = stack.envoy.exchanges.length;
     const result = await client.client.complete({
       ref: { type: "ref/prompt", name: "a_completable-prompt" },
-      argument: { name: completable.arguments?.[0]?.name ?? "", value: "" },
+      argument: { name: "department", value: "Eng" },
     });
-    assert(Array.isArray(result.completion.values));
+    assertEquals(result.completion.values, ["Engineering"]);
+    // Envoy carried it to a's cluster, with the prompt's name as a knows it (not through the broker).
+    const completions = stack.envoy.exchanges.slice(seen).filter((x) =>
+      x.upstreamBody?.includes(`"completion/complete"`)
+    );
+    assertEquals(completions.map((x) => x.upstream), [new URL(a.url).origin]);
+    assertEquals(JSON.parse(completions[0].upstreamBody!).params.ref.name, "completable-prompt");
   });
 
   await t.step("sampling during a call: the client's answer reaches the backend that asked", async () => {

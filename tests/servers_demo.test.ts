@@ -5,7 +5,8 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { freePort } from "./helpers/ports.ts";
-import { connectClient } from "./servers/client.ts";
+import { drain, readUntil } from "./helpers/streams.ts";
+import { connectClient } from "./helpers/mcp_client.ts";
 import { brokerUrlFromLog, clientUrl } from "../scripts/demo.ts";
 
 const DEMO = new URL("../scripts/demo.ts", import.meta.url).pathname;
@@ -33,6 +34,8 @@ Deno.test("demo: reads the broker URL from text and JSON log lines", () => {
 });
 
 Deno.test("demo: starts servers and gateway, prints a working MCP URL, stops everything on SIGTERM", async () => {
+  // The demo starts everything on the ports its flags and config name (as a user runs it), so those are free
+  // ports picked here; `--log-level warn` hides the broker's own line, so the demo finds it by its address.
   const [weatherPort, calendarPort, brokerPort] = [freePort(), freePort(), freePort()];
   const dir = await Deno.makeTempDir();
   const config = `${dir}/config.yaml`;
@@ -71,24 +74,18 @@ Deno.test("demo: starts servers and gateway, prints a working MCP URL, stops eve
   }).spawn();
   try {
     const reader = demo.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    let url: string | undefined;
-    while (!url) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`demo exited before printing its URL:\n${out}`);
-      out += value;
-      url = /MCP endpoint: (\S+)/.exec(out)?.[1];
-    }
+    // The whole banner, up to its last line; the demo's servers start first, so allow them time.
+    const out = await readUntil(reader, (t) => t.includes("Ctrl-C stops everything"), "the demo's banner", {
+      timeoutMs: 30_000,
+    });
+    drain(reader);
+    const url = /MCP endpoint: (\S+)/.exec(out)?.[1];
+    assert(url, out);
     assertEquals(url, `http://127.0.0.1:${brokerPort}/mcp`);
-    // Keep reading until the banner is complete, then drain in the background.
-    while (!out.includes("Ctrl-C stops everything")) out += (await reader.read()).value ?? "";
     assert(out.includes("MCP Gateway demo ready"), out);
     assert(
       out.includes(`npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list`),
     );
-    (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })().catch(() => {});
 
     await using mcp = await connectClient(url);
     const names = (await mcp.client.listTools()).tools.map((t) => t.name);
@@ -100,8 +97,15 @@ Deno.test("demo: starts servers and gateway, prints a working MCP URL, stops eve
     try {
       demo.kill("SIGTERM");
     } catch { /* already gone */ }
-    // Wait even when an assertion failed: the demo must reap its children before the test ends.
+    // Wait even when an assertion failed: the demo must reap its children before the test ends. A demo
+    // that ignores SIGTERM is killed, so the test cannot outlive its own timeout either.
+    const timer = setTimeout(() => {
+      try {
+        demo.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 15_000);
     await demo.status;
+    clearTimeout(timer);
   }
   assertEquals((await demo.status).code, 0);
   assert(portIsFree(weatherPort) && portIsFree(calendarPort) && portIsFree(brokerPort), "a child survived");

@@ -2,12 +2,15 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { connectClient } from "./servers/client.ts";
+import { connectClient, type ListKind } from "./helpers/mcp_client.ts";
+import { waitFor } from "./helpers/ports.ts";
 import { spawnServer } from "./servers/serve.ts";
 import {
   currentWeather,
   forecast,
   startWeather,
+  WEATHER_EXTRA_PROMPT,
+  WEATHER_EXTRA_RESOURCE,
   WEATHER_EXTRA_TOOL,
   WEATHER_TOOLS,
 } from "./servers/weather.ts";
@@ -87,6 +90,43 @@ Deno.test("weather: toggling the extra tool sends tools/list_changed to every se
   await a.client.callTool({ name: "toggle_extra", arguments: {} });
   await changedAgain;
   assertEquals(names((await b.client.listTools()).tools), [...WEATHER_TOOLS]);
+});
+
+Deno.test("weather: resend_lists announces every list again, changing only the tool order", async () => {
+  await using weather = await startWeather();
+  await using mcp = await connectClient(weather.url);
+  await mcp.notificationStream();
+  const listed = async () => (await mcp.client.listTools()).tools.map((t) => t.name);
+  const before = await listed();
+  const prompts = await mcp.client.listPrompts();
+  const resources = await mcp.client.listResources();
+  for (const round of [1, 2]) {
+    const order = await listed();
+    await mcp.client.callTool({ name: "resend_lists", arguments: {} });
+    await waitFor(
+      () => ["tools", "prompts", "resources"].every((k) => mcp.listChanged(k as ListKind) >= round),
+      `list_changed for every list (round ${round})`,
+    );
+    const after = await listed();
+    assertEquals([...after].sort(), [...before].sort());
+    assert(after.join() !== order.join(), `the tool order moved: ${after.join()}`);
+  }
+  assertEquals(await mcp.client.listPrompts(), prompts);
+  assertEquals(await mcp.client.listResources(), resources);
+});
+
+Deno.test("weather: toggle_extra adds and removes the extra prompt and resource", async () => {
+  await using weather = await startWeather();
+  await using mcp = await connectClient(weather.url);
+  await mcp.client.callTool({ name: "toggle_extra", arguments: { kind: "prompt" } });
+  await mcp.client.callTool({ name: "toggle_extra", arguments: { kind: "resource", enabled: true } });
+  const prompts = (await mcp.client.listPrompts()).prompts.map((p) => p.name);
+  assertEquals(prompts.sort(), [WEATHER_EXTRA_PROMPT, "forecast_summary"]);
+  const read = await mcp.client.readResource({ uri: WEATHER_EXTRA_RESOURCE });
+  assert(JSON.parse(resourceText(read)).Oslo >= 0, resourceText(read));
+  await mcp.client.callTool({ name: "toggle_extra", arguments: { kind: "resource", enabled: false } });
+  const uris = (await mcp.client.listResources()).resources.map((r) => r.uri);
+  assertEquals(uris, ["weather://cities"]);
 });
 
 Deno.test("weather: runs as a process that prints its URL and stops on SIGTERM", async () => {

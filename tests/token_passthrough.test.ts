@@ -34,7 +34,7 @@ function assertClean(requests: RecordedRequest[], where: string) {
   assert(requests.length > 0, `${where}: the backend saw no request`);
   for (const r of requests) {
     for (const name of NEVER) {
-      assert(!(name in r.headers), `${where}: ${r.message?.method ?? r.method} carried ${name}`);
+      assert(!(name in r.headers), `${where}: ${r.messages[0]?.method ?? r.method} carried ${name}`);
     }
   }
 }
@@ -42,13 +42,13 @@ function assertClean(requests: RecordedRequest[], where: string) {
 /** The Authorization each routed JSON-RPC method carried, last one per method. */
 function authorizationByMethod(requests: RecordedRequest[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const r of requests) if (r.message?.method) out[r.message.method] = r.headers.authorization;
+  for (const r of requests) if (r.messages[0]?.method) out[r.messages[0].method] = r.headers.authorization;
   return out;
 }
 
 /** One call of each routed kind, through `url`, as a client holding its own token and cookies. */
 async function exercise(url: string) {
-  await using mcp = await connectClient(url, CLIENT_HEADERS);
+  await using mcp = await connectClient(url, { headers: CLIENT_HEADERS });
   const call = await mcp.client.callTool({ name: "c_test_simple_text", arguments: {} });
   assertEquals((call.content as { text: string }[])[0].text, "This is a simple text response for testing.");
   const prompt = await mcp.client.getPrompt({ name: "c_test_simple_prompt" });
@@ -95,7 +95,7 @@ Deno.test("broker path: backends get the configured credential, never the client
   for (const method of ["initialize", "tools/call", "prompts/get", "resources/read"]) {
     assertEquals(seen[method], "Bearer server-secret-1", `${method} carried the credential`);
   }
-  await using client = await connectClient(gw.mcpUrl, CLIENT_HEADERS);
+  await using client = await connectClient(gw.mcpUrl, { headers: CLIENT_HEADERS });
   await client.client.callTool({ name: "o_test_simple_text", arguments: {} });
   assertClean(opted.requests(), "broker, opted in");
   assertEquals(authorizationByMethod(opted.requests())["tools/call"], "Bearer opted-secret");
@@ -132,7 +132,7 @@ Deno.test("Envoy path: routed calls and the hairpin initialize carry the credent
   assertEquals(hairpin[0].headers.authorization, "Bearer server-secret-1");
   const routed = proxy.requests().filter((r) => r.headers["x-mcp-servername"] === "conf");
   assertEquals(
-    routed.map((r) => [r.message?.method, r.headers.authorization]).filter(([m]) => m !== undefined),
+    routed.map((r) => [r.messages[0]?.method, r.headers.authorization]).filter(([m]) => m !== undefined),
     [
       ["initialize", "Bearer server-secret-1"],
       ["notifications/initialized", "Bearer server-secret-1"],
@@ -144,12 +144,14 @@ Deno.test("Envoy path: routed calls and the hairpin initialize carry the credent
   assertEquals(authorizationByMethod(proxy.requests())["resources/read"], "Bearer server-secret-1");
 
   // Opted in: Envoy carries the client's token to the route's policy, for the call and the hairpin alike.
-  await using client = await connectClient(stack.mcpUrl, CLIENT_HEADERS);
+  await using client = await connectClient(stack.mcpUrl, { headers: CLIENT_HEADERS });
   await client.client.callTool({ name: "o_test_simple_text", arguments: {} });
   assertClean(opted.requests(), "envoy, opted in");
   const viaEnvoy = opted.requests().filter((r) => r.headers["x-mcp-servername"] === "opted");
   assert(viaEnvoy.length >= 2, "hairpin and call went through Envoy");
-  for (const r of viaEnvoy) assertEquals(r.headers.authorization, "Bearer client-token", r.message?.method);
+  for (const r of viaEnvoy) {
+    assertEquals(r.headers.authorization, "Bearer client-token", r.messages[0]?.method);
+  }
 
   // A rotated Secret: the next routed call carries the new value.
   await cred.write("Bearer server-secret-2");

@@ -28,8 +28,11 @@ export interface EnvoyHarnessOptions {
   extProc: string | (() => string);
   /** Virtual hosts: exact `:authority` → upstream base URL (only its origin is used). */
   clusters?: Record<string, string>;
-  /** The `*` virtual host (the broker); without it unmatched requests get Envoy's 404. */
-  defaultCluster?: string;
+  /**
+   * The `*` virtual host (the broker); without it unmatched requests get Envoy's 404. A function when the
+   * broker starts after the proxy (it needs the proxy's port for its hairpin).
+   */
+  defaultCluster?: string | (() => string);
   /** Listen port; 0 (default) picks one. */
   port?: number;
   processingMode?: ProcessingMode;
@@ -248,9 +251,12 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
     }
     return client;
   };
-  const route = (authority: string | undefined): string | undefined =>
-    clusters.get((authority ?? "").toLowerCase()) ??
-      (opts.defaultCluster && new URL(opts.defaultCluster).origin);
+  const defaultCluster = () =>
+    typeof opts.defaultCluster === "function" ? opts.defaultCluster() : opts.defaultCluster;
+  const route = (authority: string | undefined): string | undefined => {
+    const fallback = defaultCluster();
+    return clusters.get((authority ?? "").toLowerCase()) ?? (fallback && new URL(fallback).origin);
+  };
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);

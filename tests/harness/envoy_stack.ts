@@ -6,7 +6,8 @@ import { parseCli } from "../../src/cli.ts";
 import { startGateway } from "../../src/gateway.ts";
 import { silentLogger } from "../../src/observe/log.ts";
 import { startRouter } from "../../src/router/mod.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { waitFor } from "../helpers/ports.ts";
+import { discovered } from "../helpers/gateway.ts";
 import { type EnvoyHarness, startEnvoyHarness } from "./envoy.ts";
 
 export const PUBLIC_HOST = "mcp.127-0-0-1.sslip.io:8888";
@@ -41,53 +42,62 @@ export async function startEnvoyStack(
     config,
     JSON.stringify({ servers: servers.map((s) => ({ ...s, enabled: true })) }),
   );
-  const envoyPort = freePort();
-  const cli = parseCli([
-    "--mcp-gateway-config",
-    config,
-    "--mcp-broker-address",
-    "127.0.0.1:0",
-    "--mcp-router-address",
-    "off",
-    "--mcp-gateway-public-host",
-    PUBLIC_HOST,
-    "--mcp-gateway-private-host",
-    `127.0.0.1:${envoyPort}`,
-    "--session-signing-key",
-    "test-signing-key-0123456789abcdef0123456789",
-  ], () => undefined);
-  if (!cli.ok) throw new Error(`bad test flags: ${JSON.stringify(cli)}`);
-  const gateway = await startGateway(cli.options, silentLogger);
-  const { log, routing, sessions, tokens, admission, store } = gateway.context;
-  const router = await startRouter({
-    address: "127.0.0.1:0",
-    publicHost: PUBLIC_HOST,
-    privateHost: `127.0.0.1:${envoyPort}`,
-    maxBodyBytes: options.maxBodyBytes ?? 5 * 1024 * 1024,
-    log,
-    tokens,
-    admission,
-    store,
-    logger: silentLogger,
-    routing,
-    sessions,
-  });
+  // The proxy first, on port 0: the broker's hairpin needs its address, and it learns the router's and the
+  // broker's once they listen (no request reaches it before this function returns).
+  let routerAddress = "";
+  let brokerUrl = "";
   const envoy = await startEnvoyHarness({
-    extProc: `127.0.0.1:${router.port}`,
-    port: envoyPort,
+    extProc: () => routerAddress,
     clusters: Object.fromEntries(servers.map((s) => [s.hostname, s.url])),
-    defaultCluster: gateway.brokerUrl,
+    defaultCluster: () => brokerUrl,
   });
+  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+  let router: Awaited<ReturnType<typeof startRouter>> | undefined;
   const close = async () => {
     await envoy.close();
-    await router.close();
-    await gateway.close();
+    await router?.close();
+    await gateway?.close();
     await Deno.remove(dir, { recursive: true });
   };
   try {
+    const cli = parseCli([
+      "--mcp-gateway-config",
+      config,
+      "--mcp-broker-address",
+      "127.0.0.1:0",
+      "--mcp-router-address",
+      "off",
+      "--mcp-gateway-public-host",
+      PUBLIC_HOST,
+      "--mcp-gateway-private-host",
+      `127.0.0.1:${envoy.port}`,
+      "--session-signing-key",
+      "test-signing-key-0123456789abcdef0123456789",
+    ], () => undefined);
+    if (!cli.ok) throw new Error(`bad test flags: ${JSON.stringify(cli)}`);
+    gateway = await startGateway(cli.options, silentLogger);
+    brokerUrl = gateway.brokerUrl;
+    const { log, routing, sessions, tokens, admission, store, audit } = gateway.context;
+    router = await startRouter({
+      address: "127.0.0.1:0",
+      publicHost: PUBLIC_HOST,
+      privateHost: `127.0.0.1:${envoy.port}`,
+      maxBodyBytes: options.maxBodyBytes ?? 5 * 1024 * 1024,
+      log,
+      tokens,
+      admission,
+      store,
+      audit,
+      logger: silentLogger,
+      routing,
+      sessions,
+    });
+    routerAddress = `127.0.0.1:${router.port}`;
     await waitFor(
-      () => routing.state.view.table.routes.size >= (options.expectTools ?? 1),
-      "tools discovered by the gateway",
+      () =>
+        routing.state.view.table.routes.size >= (options.expectTools ?? 1) &&
+        servers.every((s) => discovered(log.recent(), s.name)),
+      "tools, prompts and resources discovered by the gateway",
     );
   } catch (e) {
     await close();

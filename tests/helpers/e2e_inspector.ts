@@ -45,13 +45,17 @@ export async function inspectorCli(): Promise<InspectorCli> {
     NO_COLOR: "1",
   };
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  const resolved = await new Deno.Command("npx", {
-    args: ["-y", `--package=${INSPECTOR_PACKAGE}`, "-c", "command -v mcp-inspector"],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  // The first run installs the package from npm: allow it time, but not forever.
+  const resolved = await outputWithin(
+    new Deno.Command("npx", {
+      args: ["-y", `--package=${INSPECTOR_PACKAGE}`, "-c", "command -v mcp-inspector"],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }),
+    120_000,
+  );
   const bin = decode(resolved.stdout).trim();
   if (resolved.code !== 0 || !bin) {
     await Deno.remove(home, { recursive: true }).catch(() => {});
@@ -59,13 +63,16 @@ export async function inspectorCli(): Promise<InspectorCli> {
   }
   return {
     async run(url, args) {
-      const { code, stdout, stderr } = await new Deno.Command(bin, {
-        args: ["--cli", url, "--transport", "http", ...args],
-        env,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const { code, stdout, stderr } = await outputWithin(
+        new Deno.Command(bin, {
+          args: ["--cli", url, "--transport", "http", ...args],
+          env,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }),
+        60_000,
+      );
       const out = decode(stdout);
       let json: unknown;
       try {
@@ -75,4 +82,19 @@ export async function inspectorCli(): Promise<InspectorCli> {
     },
     [Symbol.asyncDispose]: () => Deno.remove(home, { recursive: true }).catch(() => {}),
   };
+}
+
+/** Runs `command` to its end; a process still running after `ms` is killed (its output then ends too). */
+async function outputWithin(command: Deno.Command, ms: number): Promise<Deno.CommandOutput> {
+  const child = command.spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, ms);
+  try {
+    return await child.output();
+  } finally {
+    clearTimeout(timer);
+  }
 }

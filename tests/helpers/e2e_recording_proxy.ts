@@ -1,8 +1,9 @@
 /**
- * A transparent HTTP proxy on loopback that records what the gateway sends a backend: the `Authorization`
- * header of every request and the JSON-RPC messages of every POST. Real backends (server-everything) ignore
- * credentials and look alike, so end-to-end tests put one of these in front of each backend to see what
- * actually reached which. Response bodies (including SSE streams) pass through unbuffered.
+ * A transparent HTTP proxy on loopback that records what the gateway sends a backend: every request's
+ * method, `Mcp-Session-Id` and `Authorization`, and the JSON-RPC messages of every POST. Real backends
+ * (server-everything) ignore credentials and look alike, so end-to-end tests put one of these in front of
+ * each backend to see what actually reached which. Response bodies (including SSE streams) pass through
+ * unbuffered.
  *
  * @example
  * ```ts
@@ -10,7 +11,9 @@
  * // point the gateway at proxy.url, then:
  * proxy.authorizations(); // ["Bearer ...", ...]
  * proxy.messages().filter((m) => m.method === "tools/call");
+ * proxy.requests().filter((r) => r.method === "DELETE");
  * ```
+ * Disposing it ends the streams still open through it, so it may be disposed before the backend.
  */
 
 /** One JSON-RPC message a client POSTed (a request, notification or response). */
@@ -22,13 +25,15 @@ export interface RecordedMessage {
   error?: any;
 }
 
-/** One HTTP request as the backend received it. */
+/** One HTTP request the proxy forwarded. */
 export interface RecordedRequest {
   method: string;
-  /** Request headers, lower-case names. */
+  /** `Mcp-Session-Id` (undefined when absent). */
+  session?: string;
+  /** Every request header, lower-case names. */
   headers: Record<string, string>;
-  /** The JSON-RPC message of a POST, when it parsed as one. */
-  message?: RecordedMessage;
+  /** The JSON-RPC messages of a POST (batches flattened). */
+  messages: RecordedMessage[];
 }
 
 export interface RecordingProxy {
@@ -39,10 +44,10 @@ export interface RecordingProxy {
   authorizations(): string[];
   /** JSON-RPC messages POSTed so far, oldest first (batches flattened). */
   messages(): RecordedMessage[];
+  /** HTTP requests so far, oldest first. */
+  requests(): RecordedRequest[];
   /** Names of the `tools/call` requests so far. */
   toolCalls(): string[];
-  /** Every request so far, oldest first, with its headers. */
-  requests(): RecordedRequest[];
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -54,17 +59,50 @@ export function startRecordingProxy(target: string): RecordingProxy {
   const requests: RecordedRequest[] = [];
   // Not `req.signal`: Deno aborts it once the handler returns, which would cut streamed bodies mid-flight.
   const closing = new AbortController();
+  /** Ends each response body still streaming (an SSE stream would otherwise hold shutdown open). */
+  const open = new Set<() => void>();
+  const relay = (body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
+    const reader = body.getReader();
+    let stop!: () => void;
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        stop = () => {
+          open.delete(stop);
+          try {
+            controller.close();
+          } catch { /* already closed */ }
+          reader.cancel().catch(() => {});
+        };
+        open.add(stop);
+      },
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (done) stop();
+          else controller.enqueue(value);
+        } catch {
+          stop();
+        }
+      },
+      cancel: () => stop(),
+    });
+  };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     seen.push(req.headers.get("authorization") ?? "");
-    const recorded: RecordedRequest = { method: req.method, headers: Object.fromEntries(req.headers) };
+    const recorded: RecordedRequest = {
+      method: req.method,
+      session: req.headers.get("mcp-session-id") ?? undefined,
+      headers: Object.fromEntries(req.headers),
+      messages: [],
+    };
     requests.push(recorded);
     let body: string | undefined;
     if (req.method === "POST") {
       body = await req.text();
       try {
         const parsed = JSON.parse(body);
-        messages.push(...(Array.isArray(parsed) ? parsed : [parsed]));
-        if (!Array.isArray(parsed)) recorded.message = parsed;
+        recorded.messages = Array.isArray(parsed) ? parsed : [parsed];
+        messages.push(...recorded.messages);
       } catch { /* not JSON: forwarded as is */ }
     }
     const url = new URL(req.url);
@@ -78,11 +116,7 @@ export function startRecordingProxy(target: string): RecordingProxy {
         signal: closing.signal,
         redirect: "manual",
       });
-      if (!res.body) return new Response(null, { status: res.status, headers: res.headers });
-      // Piped, so closing the proxy ends streams still open (SSE) instead of waiting on them forever.
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      res.body.pipeTo(writable, { signal: closing.signal }).catch(() => {});
-      return new Response(readable, { status: res.status, headers: res.headers });
+      return new Response(res.body && relay(res.body), { status: res.status, headers: res.headers });
     } catch (e) {
       return new Response(`proxy: ${(e as Error).message}`, { status: 502 });
     }
@@ -93,10 +127,11 @@ export function startRecordingProxy(target: string): RecordingProxy {
     port,
     authorizations: () => [...seen],
     messages: () => [...messages],
-    toolCalls: () => messages.filter((m) => m.method === "tools/call").map((m) => m.params?.name),
     requests: () => [...requests],
+    toolCalls: () => messages.filter((m) => m.method === "tools/call").map((m) => m.params?.name),
     [Symbol.asyncDispose]: () => {
       closing.abort();
+      for (const stop of [...open]) stop();
       return server.shutdown();
     },
   };

@@ -1,42 +1,68 @@
 /**
  * The most common test topology: two real server-everything backends behind one gateway process, with
- * prefixes `a_` and `b_`, returned once both are ready.
+ * prefixes `a_` and `b_`, returned once both are ready. Whatever started is stopped again if any part fails.
+ *
+ * With `record`, each backend sits behind a recording proxy (the gateway is pointed at the proxies), so a test
+ * sees what reached which backend.
  */
 import { type EverythingServer, startEverything } from "./everything.ts";
-import { type GatewayProcess, startGatewayProcess } from "./gateway.ts";
-import { waitFor } from "./ports.ts";
+import { type RecordingProxy, startRecordingProxy } from "./e2e_recording_proxy.ts";
+import { type GatewayProcess, startGatewayFor } from "./gateway.ts";
 
 export interface TwoBackends {
   a: EverythingServer;
   b: EverythingServer;
   gw: GatewayProcess;
+  /** The proxies in front of `a` and `b` (with `record` only). */
+  recorded?: { a: RecordingProxy; b: RecordingProxy };
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startTwoBackends(
-  names: [string, string] = ["server-a", "server-b"],
-): Promise<TwoBackends> {
-  const a = await startEverything();
-  const b = await startEverything();
-  let gw: GatewayProcess | undefined;
-  const dispose = async () => {
-    await gw?.stop();
-    await a.kill();
-    await b.kill();
+export interface TwoBackendsOptions {
+  /** Server names in the gateway's config (default `server-a`, `server-b`). */
+  names?: [string, string];
+  record?: boolean;
+}
+
+/** Starts `count` server-everything backends side by side; none is left running if one fails. */
+export async function startEverythings(count: number): Promise<EverythingServer[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startEverything()));
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    await Promise.all(started.map((s) => s.status === "fulfilled" ? s.value.kill() : undefined));
+    throw failed.reason;
+  }
+  return started.map((s) => (s as PromiseFulfilledResult<EverythingServer>).value);
+}
+
+export async function startTwoBackends(options: TwoBackendsOptions = {}): Promise<TwoBackends> {
+  const [nameA, nameB] = options.names ?? ["server-a", "server-b"];
+  const [a, b] = await startEverythings(2);
+  const recorded = options.record
+    ? { a: startRecordingProxy(a.url), b: startRecordingProxy(b.url) }
+    : undefined;
+  const stopBackends = async () => {
+    await recorded?.a[Symbol.asyncDispose]();
+    await recorded?.b[Symbol.asyncDispose]();
+    await Promise.all([a.kill(), b.kill()]);
   };
   try {
-    gw = await startGatewayProcess({
-      config: {
-        servers: [
-          { name: names[0], url: a.url, toolPrefix: "a_" },
-          { name: names[1], url: b.url, toolPrefix: "b_" },
-        ],
+    const gw = await startGatewayFor([
+      { name: nameA, url: recorded?.a.url ?? a.url, toolPrefix: "a_" },
+      { name: nameB, url: recorded?.b.url ?? b.url, toolPrefix: "b_" },
+    ]);
+    return {
+      a,
+      b,
+      gw,
+      recorded,
+      async [Symbol.asyncDispose]() {
+        await gw.stop();
+        await stopBackends();
       },
-    });
-    await waitFor(async () => (await gw!.status()).healthyServers === 2, "both backends ready");
-    return { a, b, gw, [Symbol.asyncDispose]: dispose };
+    };
   } catch (e) {
-    await dispose();
+    await stopBackends();
     throw e;
   }
 }

@@ -254,6 +254,7 @@ export async function spawnServer(
   script: string | URL,
   args: string[] = [],
   port = 0,
+  readyTimeoutMs = 20_000,
 ): Promise<SpawnedServer> {
   const path = script instanceof URL ? script.pathname : script;
   const child = new Deno.Command(Deno.execPath(), {
@@ -264,10 +265,22 @@ export async function spawnServer(
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   let url: string | undefined;
+  // A child that never says it listens is killed: its stdout then ends and the wait below fails.
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, readyTimeoutMs);
   try {
     while (!url) {
       const { value, done } = await lines.read();
-      if (done) throw new Error(`${path} exited before listening`);
+      if (done) {
+        throw new Error(
+          `${path} ${hung ? `did not listen within ${readyTimeoutMs} ms` : "exited before listening"}`,
+        );
+      }
       buffered += value;
       for (const line of buffered.split("\n").slice(0, -1)) url ??= LISTENING_LINE.exec(line.trim())?.[1];
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
@@ -278,6 +291,8 @@ export async function spawnServer(
     } catch { /* already gone */ }
     await child.status;
     throw e;
+  } finally {
+    clearTimeout(timer);
   }
   // Keep draining stdout so the child never blocks on a full pipe.
   (async () => {
@@ -291,7 +306,14 @@ export async function spawnServer(
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
+      // A child that does not stop cleanly is killed: it must not outlive its test.
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 5_000);
       await child.status;
+      clearTimeout(timer);
     })();
   return { url, port: Number(new URL(url).port), child, close, [Symbol.asyncDispose]: close };
 }
