@@ -29,7 +29,13 @@ import {
 import * as z from "zod";
 import { JSON_SCHEMA_2020_12, TINY_PNG, TINY_WAV, WATCHED_RESOURCE } from "./conformance.ts";
 import { MemoryEventStore } from "./event_store.ts";
-import { type EraServerContext, runErasMain, serveEras, type ServeErasOptions } from "./serve_v2.ts";
+import {
+  type EraServerContext,
+  runErasMain,
+  serveEras,
+  type ServeErasOptions,
+  SharedToggle,
+} from "./serve_v2.ts";
 
 export { WATCHED_RESOURCE };
 
@@ -81,7 +87,7 @@ const requestState = createRequestStateCodec<Record<string, unknown>>({
 });
 
 /** Toggled by `test_trigger_tool_change` / `test_trigger_prompt_change`; shared by all instances. */
-const dynamic = { tool: false, prompt: false };
+const dynamic = { tool: new SharedToggle(), prompt: new SharedToggle() };
 
 const NO_ARGS = z.object({});
 
@@ -126,7 +132,7 @@ function describe(view: InputResponseView): string {
 }
 
 /** A new conformance server instance (one per 2025 session, one per 2026 request). */
-export function createConformanceServerV2({ host }: EraServerContext): McpServer {
+export function createConformanceServerV2({ era, host }: EraServerContext): McpServer {
   const server = new McpServer(
     { name: "mcp-gateway-conformance-backend-v2", version: "2.0.0" },
     {
@@ -560,18 +566,18 @@ export function createConformanceServerV2({ host }: EraServerContext): McpServer
     "test_trigger_tool_change",
     { description: "Toggles test_dynamic_tool and announces tools/list_changed", inputSchema: NO_ARGS },
     () => {
-      dynamic.tool = !dynamic.tool;
+      const on = dynamic.tool.flip();
       host.toolsChanged();
-      return text(`test_dynamic_tool is now ${dynamic.tool ? "listed" : "gone"}`);
+      return text(`test_dynamic_tool is now ${on ? "listed" : "gone"}`);
     },
   );
   server.registerTool(
     "test_trigger_prompt_change",
     { description: "Toggles test_dynamic_prompt and announces prompts/list_changed", inputSchema: NO_ARGS },
     () => {
-      dynamic.prompt = !dynamic.prompt;
+      const on = dynamic.prompt.flip();
       host.promptsChanged();
-      return text(`test_dynamic_prompt is now ${dynamic.prompt ? "listed" : "gone"}`);
+      return text(`test_dynamic_prompt is now ${on ? "listed" : "gone"}`);
     },
   );
   server.registerTool(
@@ -585,12 +591,13 @@ export function createConformanceServerV2({ host }: EraServerContext): McpServer
       return text(`Sent resources/updated for ${WATCHED_RESOURCE}`);
     },
   );
-  if (dynamic.tool) {
-    server.registerTool(
+  if (era === "legacy" || dynamic.tool.on) {
+    const tool = server.registerTool(
       "test_dynamic_tool",
       { description: "Present while toggled on", inputSchema: NO_ARGS },
       () => text("dynamic"),
     );
+    if (era === "legacy") dynamic.tool.track(tool);
   }
 
   // ---- 2025-only: SSE polling (SEP-1699) needs a resumable session stream ----
@@ -727,10 +734,15 @@ export function createConformanceServerV2({ host }: EraServerContext): McpServer
       });
     },
   );
-  if (dynamic.prompt) {
-    server.registerPrompt("test_dynamic_prompt", { description: "Present while toggled on" }, () => ({
-      messages: [{ role: "user", content: { type: "text", text: "dynamic" } }],
-    }));
+  if (era === "legacy" || dynamic.prompt.on) {
+    const prompt = server.registerPrompt(
+      "test_dynamic_prompt",
+      { description: "Present while toggled on" },
+      () => ({
+        messages: [{ role: "user", content: { type: "text", text: "dynamic" } }],
+      }),
+    );
+    if (era === "legacy") dynamic.prompt.track(prompt);
   }
 
   return server;

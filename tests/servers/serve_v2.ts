@@ -74,6 +74,8 @@ export interface ServeErasOptions {
   responseMode?: "auto" | "sse" | "json";
   /** Reporting hook for requests the SDK rejected (it never changes a response). */
   onerror?: (error: Error) => void;
+  /** Sees every request to `/mcp` (a clone) before it is served, e.g. to record what reached the backend. */
+  observe?: (req: Request) => void;
 }
 
 export interface ServedEras {
@@ -190,6 +192,7 @@ export async function serveEras(factory: EraServerFactory, opts: ServeErasOption
 
   const handler = async (req: Request): Promise<Response> => {
     if (new URL(req.url).pathname !== "/mcp") return new Response("not found", { status: 404 });
+    opts.observe?.(req.clone());
     if (opts.dnsRebindingProtection) {
       const rejected = hostHeaderValidationResponse(req, localhostAllowedHostnames()) ??
         originValidationResponse(req, localhostAllowedOrigins());
@@ -247,6 +250,29 @@ function installSubscriptionHandlers(server: Server, subscriptions: Set<string>)
     subscriptions.delete(req.params.uri);
     return {};
   });
+}
+
+/**
+ * A process-wide switch for an optional tool or prompt. 2026 instances live for one request and register
+ * the item only while the switch is on; a 2025 session's instance outlives a flip, so its registration is
+ * tracked and its `enabled` follows the switch (silently: the caller announces the change through
+ * {@link EraHost}, once per listener).
+ */
+export class SharedToggle {
+  on = false;
+  #legacy = new Set<{ enabled: boolean }>();
+
+  /** Keeps a 2025 session's registration in step with the switch. */
+  track(registration: { enabled: boolean }): void {
+    registration.enabled = this.on;
+    this.#legacy.add(registration);
+  }
+
+  flip(): boolean {
+    this.on = !this.on;
+    for (const registration of this.#legacy) registration.enabled = this.on;
+    return this.on;
+  }
 }
 
 /** `--modern-only` → `modern`, `--legacy-only` → `legacy`, otherwise `dual`. */

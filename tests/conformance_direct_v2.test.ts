@@ -1,0 +1,69 @@
+/**
+ * The official MCP conformance suite 0.2.0-alpha.12 passes against our SDK v2 backend directly, with both
+ * frozen requirement sets on one dual-era endpoint: 2026-07-28 (37 scored) and 2025-11-25 (30 scored). The
+ * gateway tests run the same sets through the gateway, so these are the baselines they compare with.
+ * One suite process per requirement set (each takes about two seconds here).
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { startConformanceV2 } from "./servers/conformance_v2.ts";
+import {
+  REQUIRED_SERVER_SCENARIOS,
+  type RequirementRunResult,
+  runRequirementSet,
+  UNSCORED_SERVER_SCENARIOS,
+} from "./servers/conformance_runner.ts";
+import { rawPost } from "./helpers/mcp_client.ts";
+
+const sorted = (names: readonly string[]) => [...names].sort();
+
+function assertAllScoredPass(result: RequirementRunResult, revision: keyof typeof REQUIRED_SERVER_SCENARIOS) {
+  assertEquals(result.scored.failed, [], result.output);
+  assertEquals(sorted(result.scored.passed), sorted(REQUIRED_SERVER_SCENARIOS[revision]));
+  assertEquals(result.code, 0, result.output);
+}
+
+Deno.test("conformance 0.2.0-alpha.12: every scored 2026-07-28 scenario passes against the dual-era backend", async () => {
+  await using backend = await startConformanceV2();
+  const result = await runRequirementSet(backend.url, "2026-07-28");
+  assertAllScoredPass(result, "2026-07-28");
+  assertEquals(REQUIRED_SERVER_SCENARIOS["2026-07-28"].length, 37);
+  // Unscored, but the gateway must carry them too: SEP-2243 header validation and SEP-2106 schemas.
+  for (
+    const name of ["http-header-validation", "http-custom-header-server-validation", "json-schema-2020-12"]
+  ) {
+    assert(result.unscored.passed.includes(name), `${name} should pass:\n${result.output}`);
+  }
+  assertEquals(
+    sorted([...result.unscored.passed, ...result.unscored.failed]),
+    sorted(UNSCORED_SERVER_SCENARIOS["2026-07-28"]),
+  );
+});
+
+Deno.test("conformance 0.2.0-alpha.12: every 2025-11-25 scenario, scored and unscored, passes on the same endpoint", async () => {
+  await using backend = await startConformanceV2();
+  const result = await runRequirementSet(backend.url, "2025-11-25");
+  assertAllScoredPass(result, "2025-11-25");
+  assertEquals(REQUIRED_SERVER_SCENARIOS["2025-11-25"].length, 30);
+  assertEquals(result.unscored.failed, [], result.output);
+  assertEquals(sorted(result.unscored.passed), sorted(UNSCORED_SERVER_SCENARIOS["2025-11-25"]));
+});
+
+Deno.test("conformance 0.2.0-alpha.12: a modern-only backend passes 2026-07-28 and refuses a 2025 initialize", async () => {
+  await using backend = await startConformanceV2({ mode: "modern" });
+  const result = await runRequirementSet(backend.url, "2026-07-28");
+  assertAllScoredPass(result, "2026-07-28");
+
+  const init = await rawPost(
+    backend.url,
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "old", version: "1" } },
+    }),
+  );
+  assertEquals(init.status, 400);
+  assertEquals(init.json.id, 7);
+  assertEquals(init.json.error.code, -32022);
+  assertEquals(init.json.error.data, { supported: ["2026-07-28"], requested: "2025-11-25" });
+});
