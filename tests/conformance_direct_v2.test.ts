@@ -5,7 +5,7 @@
  * One suite process per requirement set (each takes about two seconds here).
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { startConformanceV2 } from "./servers/conformance_v2.ts";
+import { startConformanceV2, WATCHED_RESOURCE } from "./servers/conformance_v2.ts";
 import {
   REQUIRED_SERVER_SCENARIOS,
   type RequirementRunResult,
@@ -13,6 +13,7 @@ import {
   UNSCORED_SERVER_SCENARIOS,
 } from "./servers/conformance_runner.ts";
 import { rawPost } from "./helpers/mcp_client.ts";
+import { connectClientV2, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
 
 const sorted = (names: readonly string[]) => [...names].sort();
 
@@ -66,4 +67,26 @@ Deno.test("conformance 0.2.0-alpha.12: a modern-only backend passes 2026-07-28 a
   assertEquals(init.json.id, 7);
   assertEquals(init.json.error.code, -32022);
   assertEquals(init.json.error.data, { supported: ["2026-07-28"], requested: "2025-11-25" });
+});
+
+Deno.test("conformance backend v2: resources/updated reaches subscribed 2025 sessions and 2026 listen streams", async () => {
+  await using backend = await startConformanceV2();
+  await using legacy = await connectClientV2(backend.url, { mode: "legacy" });
+  await using modern = await connectClientV2(backend.url, { mode: { pin: MODERN_VERSION } });
+  const text = (r: { content?: unknown }) => (r.content as { text: string }[])[0].text;
+  const trigger = { name: "test_trigger_resource_updated", arguments: {} };
+
+  assertEquals(text(await legacy.client.callTool(trigger)), `Not subscribed to ${WATCHED_RESOURCE}`);
+  await legacy.client.subscribeResource({ uri: WATCHED_RESOURCE });
+  const listen = await modern.client.listen({ resourceSubscriptions: [WATCHED_RESOURCE] });
+  assertEquals(text(await legacy.client.callTool(trigger)), `Sent resources/updated for ${WATCHED_RESOURCE}`);
+  assertEquals(
+    (await legacy.nextNotification("notifications/resources/updated")).params?.uri,
+    WATCHED_RESOURCE,
+  );
+  assertEquals(
+    (await modern.nextNotification("notifications/resources/updated")).params?.uri,
+    WATCHED_RESOURCE,
+  );
+  await listen.close();
 });

@@ -584,7 +584,8 @@ export function createConformanceServerV2({ era, host }: EraServerContext): McpS
     "test_trigger_resource_updated",
     { description: `Announces resources/updated for ${WATCHED_RESOURCE}`, inputSchema: NO_ARGS },
     (_args, ctx) => {
-      if (host.mode === "legacy" && !host.subscriptions(ctx.sessionId).has(WATCHED_RESOURCE)) {
+      // A 2025 session must have subscribed first; 2026 delivery is filtered by each listen stream.
+      if (ctx.sessionId !== undefined && !host.subscriptions(ctx.sessionId).has(WATCHED_RESOURCE)) {
         return text(`Not subscribed to ${WATCHED_RESOURCE}`);
       }
       host.resourceUpdated(WATCHED_RESOURCE);

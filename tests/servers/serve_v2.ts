@@ -260,17 +260,22 @@ function installSubscriptionHandlers(server: Server, subscriptions: Set<string>)
  */
 export class SharedToggle {
   on = false;
-  #legacy = new Set<{ enabled: boolean }>();
+  /** Weak, so a closed session's server can be collected; dead entries are dropped on the next flip. */
+  #legacy = new Set<WeakRef<{ enabled: boolean }>>();
 
   /** Keeps a 2025 session's registration in step with the switch. */
   track(registration: { enabled: boolean }): void {
     registration.enabled = this.on;
-    this.#legacy.add(registration);
+    this.#legacy.add(new WeakRef(registration));
   }
 
   flip(): boolean {
     this.on = !this.on;
-    for (const registration of this.#legacy) registration.enabled = this.on;
+    for (const ref of this.#legacy) {
+      const registration = ref.deref();
+      if (registration) registration.enabled = this.on;
+      else this.#legacy.delete(ref);
+    }
     return this.on;
   }
 }
