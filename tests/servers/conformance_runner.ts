@@ -225,8 +225,7 @@ export const REQUIRED_SERVER_SCENARIOS: Record<Revision, readonly string[]> = {
 
 /**
  * Scenarios a requirement run also executes and reports but never scores (extension, pending or added
- * after the release). The tasks extension (SEP-2663) has no runtime in SDK 2.4.0, so our backend fails
- * those; the others pass against it.
+ * after the release). Our v2 backend passes all of them too (the tasks extension via tests/servers/tasks_ext.ts).
  */
 export const UNSCORED_SERVER_SCENARIOS: Record<Revision, readonly string[]> = {
   "2026-07-28": [

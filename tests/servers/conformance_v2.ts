@@ -29,6 +29,7 @@ import {
 import * as z from "zod";
 import { JSON_SCHEMA_2020_12, TINY_PNG, TINY_WAV, WATCHED_RESOURCE } from "./conformance.ts";
 import { MemoryEventStore } from "./event_store.ts";
+import { registerTaskFixtures, TASKS_EXTENSION, TaskStore } from "./tasks_ext.ts";
 import {
   type EraServerContext,
   runErasMain,
@@ -86,6 +87,9 @@ const requestState = createRequestStateCodec<Record<string, unknown>>({
   key: crypto.getRandomValues(new Uint8Array(32)),
 });
 
+/** Tasks created by any instance (tasks extension, SEP-2663). */
+const tasks = new TaskStore();
+
 /** Toggled by `test_trigger_tool_change` / `test_trigger_prompt_change`; shared by all instances. */
 const dynamic = { tool: new SharedToggle(), prompt: new SharedToggle() };
 
@@ -142,10 +146,14 @@ export function createConformanceServerV2({ era, host }: EraServerContext): McpS
         prompts: { listChanged: true },
         logging: {},
         completions: {},
+        extensions: { [TASKS_EXTENSION]: {} },
       },
       requestState: { verify: requestState.verify },
     },
   );
+
+  // ---- tasks extension fixtures (tasks-* scenarios): greet, slow_compute, failing_job, … ----
+  registerTaskFixtures(server, tasks, era);
 
   // ---- content tools (tools-call-*) ----
   server.registerTool(
@@ -750,16 +758,22 @@ export function createConformanceServerV2({ era, host }: EraServerContext): McpS
 }
 
 /** Serves the v2 conformance backend in-process (DNS-rebinding checks, resumable 2025 streams). */
-export function startConformanceV2(
+export async function startConformanceV2(
   opts: ServeErasOptions & { eventStore?: ServeErasOptions["eventStore"] | false } = {},
 ) {
   const { eventStore, ...rest } = opts;
-  return serveEras(createConformanceServerV2, {
+  const served = await serveEras(createConformanceServerV2, {
     dnsRebindingProtection: true,
     retryInterval: 100,
     ...rest,
     eventStore: eventStore === false ? undefined : eventStore ?? (() => new MemoryEventStore()),
   });
+  const closeServer = served.close;
+  const close = async () => {
+    tasks.cancelAll();
+    await closeServer();
+  };
+  return Object.assign(served, { close, [Symbol.asyncDispose]: close });
 }
 
 if (import.meta.main) {
