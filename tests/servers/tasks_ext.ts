@@ -215,10 +215,10 @@ function guardTaskRequiredTools(server: McpServer, names: ReadonlySet<string>): 
     (server.server as unknown as { _requestHandlers: Map<string, RawHandler> })._requestHandlers;
   const callTool = handlers.get("tools/call");
   if (!callTool) throw new Error("register tools before guarding them");
-  handlers.set("tools/call", (request, ctx) => {
+  handlers.set("tools/call", async (request, ctx) => {
     const name = request.params?.name;
     if (typeof name === "string" && names.has(name) && !declaresTasks(ctx)) throw missingTasksCapability();
-    return callTool(request, ctx);
+    return await callTool(request, ctx);
   });
 }
 
