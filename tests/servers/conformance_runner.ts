@@ -1,6 +1,7 @@
 /**
- * Runs the official MCP conformance suite (`@modelcontextprotocol/conformance@0.1.16`, server scenarios)
- * against a URL and reports which scenarios passed. Used directly against our conformance backend and,
+ * Runs the official MCP conformance suite (`@modelcontextprotocol/conformance@0.1.16`, server scenarios, and
+ * the frozen requirement sets of 0.2.0-alpha.12 via {@link runRequirementSet}) against a URL and reports
+ * which scenarios passed. Used directly against our conformance backend and,
  * by the gateway tests, through the gateway: the same scenarios must pass both ways.
  *
  * ```ts
@@ -82,9 +83,10 @@ export interface ConformanceResult {
 async function runSuite(
   args: string[],
   timeoutMs: number,
+  pkg = CONFORMANCE_PACKAGE,
 ): Promise<{ code: number; output: string; killed: boolean }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-config", "--no-lock", CONFORMANCE_PACKAGE, ...args],
+    args: ["run", "-A", "--no-config", "--no-lock", pkg, ...args],
     cwd: Deno.env.get("TMPDIR") ?? "/tmp",
     env: { NO_COLOR: "1", FORCE_COLOR: "0" },
     stdout: "piped",
@@ -167,11 +169,191 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
   return { passed, failed, output: run.output };
 }
 
+/**
+ * The suite's next line, with frozen per-revision requirement sets (`server --requirements REV`): it runs
+ * each scenario at that revision's wire (2026-07-28: stateless, `_meta` on every request; 2025-11-25: the
+ * `initialize` handshake and sessions).
+ */
+export const CONFORMANCE_NEXT_PACKAGE = "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12";
+
+/** A protocol revision with a frozen requirement set in {@link CONFORMANCE_NEXT_PACKAGE}. */
+export type Revision = "2026-07-28" | "2025-11-25";
+
+/** Scored server scenarios per revision (`list --server --requirements REV`), in the suite's order. */
+export const REQUIRED_SERVER_SCENARIOS: Record<Revision, readonly string[]> = {
+  "2026-07-28": [
+    "server-stateless",
+    "completion-complete",
+    "tools-list",
+    "tools-call-simple-text",
+    "tools-call-image",
+    "tools-call-audio",
+    "tools-call-embedded-resource",
+    "tools-call-mixed-content",
+    "tools-call-error",
+    "tools-call-with-progress",
+    "server-sse-multiple-streams",
+    "resources-list",
+    "resources-read-text",
+    "resources-read-binary",
+    "resources-templates-read",
+    "sep-2164-resource-not-found",
+    "prompts-list",
+    "prompts-get-simple",
+    "prompts-get-with-args",
+    "prompts-get-embedded-resource",
+    "prompts-get-with-image",
+    "dns-rebinding-protection",
+    "caching",
+    "input-required-result-basic-elicitation",
+    "input-required-result-basic-sampling",
+    "input-required-result-basic-list-roots",
+    "input-required-result-request-state",
+    "input-required-result-multiple-input-requests",
+    "input-required-result-multi-round",
+    "input-required-result-missing-input-response",
+    "input-required-result-non-tool-request",
+    "input-required-result-result-type",
+    "input-required-result-unsupported-methods",
+    "input-required-result-tampered-state",
+    "input-required-result-capability-check",
+    "input-required-result-ignore-extra-params",
+    "input-required-result-validate-input",
+  ],
+  "2025-11-25": ACTIVE_SERVER_SCENARIOS,
+};
+
+/**
+ * Scenarios a requirement run also executes and reports but never scores (extension, pending or added
+ * after the release). Our v2 backend passes all of them too (the tasks extension via tests/servers/tasks_ext.ts).
+ */
+export const UNSCORED_SERVER_SCENARIOS: Record<Revision, readonly string[]> = {
+  "2026-07-28": [
+    "tasks-lifecycle",
+    "tasks-capability-negotiation",
+    "tasks-wire-fields",
+    "tasks-request-state-removal",
+    "tasks-mrtr-input",
+    "tasks-request-headers",
+    "tasks-dispatch-and-envelope",
+    "tasks-status-notifications",
+    "tasks-required-task-error",
+    "tasks-mrtr-composition",
+    "json-schema-2020-12",
+    "http-header-validation",
+    "http-custom-header-server-validation",
+  ],
+  "2025-11-25": ["server-session-lifecycle", "json-schema-2020-12", "server-sse-polling"],
+};
+
+export interface RequirementRunResult {
+  /** The suite's exit code: 0 exactly when every scored scenario passed. */
+  code: number;
+  /** Scored scenarios (the revision's requirement set) that passed / failed or never reported. */
+  scored: { passed: string[]; failed: string[] };
+  /** Scenarios run but not scored. */
+  unscored: { passed: string[]; failed: string[] };
+  output: string;
+}
+
+export interface RequirementRunOptions {
+  /** Kill the run after this long (default 120 s; directly against our backend it takes about 2 s). */
+  timeoutMs?: number;
+  /** The suite's own per-scenario timeout (`--timeout`, default 30 s). */
+  scenarioTimeoutMs?: number;
+}
+
+/**
+ * Runs one frozen requirement set (`server --requirements REV`) in a single suite process and splits the
+ * summary into scored and unscored scenarios.
+ */
+export async function runRequirementSet(
+  url: string,
+  revision: Revision,
+  opts: RequirementRunOptions = {},
+): Promise<RequirementRunResult> {
+  const args = ["server", "--url", url, "--requirements", revision];
+  if (opts.scenarioTimeoutMs) args.push("--timeout", String(opts.scenarioTimeoutMs));
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const run = await runSuite(args, timeoutMs, CONFORMANCE_NEXT_PACKAGE);
+  const { passed, failed } = parseSummary(run.output);
+  const notScored = new Set<string>();
+  const section = run.output.indexOf("Not scored for");
+  if (section >= 0) {
+    for (const line of run.output.slice(section).split("\n")) {
+      const m = /^\s*[✓✗]\s+(\S+)\s+\(/.exec(line);
+      if (m) notScored.add(m[1]);
+    }
+  }
+  const split = (names: string[], scored: boolean) => names.filter((n) => notScored.has(n) !== scored);
+  const scored = { passed: split(passed, true), failed: split(failed, true) };
+  for (const name of REQUIRED_SERVER_SCENARIOS[revision]) {
+    if (!scored.passed.includes(name) && !scored.failed.includes(name)) scored.failed.push(name);
+  }
+  if (run.killed) scored.failed.push(`(suite killed after ${timeoutMs} ms)`);
+  return {
+    code: run.code,
+    scored,
+    unscored: { passed: split(passed, false), failed: split(failed, false) },
+    output: run.output,
+  };
+}
+
+/** The client scenarios gateway tests run with the gateway between client and scenario server. */
+export const CLIENT_SCENARIOS = [
+  "tools_call",
+  "request-metadata",
+  "http-standard-headers",
+  "http-custom-headers",
+  "http-invalid-tool-headers",
+  "sep-2322-client-request-state",
+] as const;
+
+export interface ClientScenarioResult {
+  passed: boolean;
+  /** The suite's `Passed: i/n, f failed, w warnings` line. */
+  summary: string;
+  output: string;
+}
+
+/**
+ * Runs one client scenario (`client --command CMD --scenario NAME`): the suite starts the scenario's server
+ * (on `localhost`, an ephemeral port, every interface), runs `command` split on spaces with the server URL
+ * appended, and sets `MCP_CONFORMANCE_SCENARIO`, `MCP_CONFORMANCE_PROTOCOL_VERSION` (the `specVersion`, or
+ * the scenario's own revision) and, for some scenarios, `MCP_CONFORMANCE_CONTEXT` in its environment.
+ */
+export async function runClientScenario(
+  command: string,
+  scenario: string,
+  opts: { specVersion?: Revision; timeoutMs?: number } = {},
+): Promise<ClientScenarioResult> {
+  const args = ["client", "--command", command, "--scenario", scenario];
+  if (opts.specVersion) args.push("--spec-version", opts.specVersion);
+  const run = await runSuite(args, opts.timeoutMs ?? 60_000, CONFORMANCE_NEXT_PACKAGE);
+  const summary = /Passed: \d+\/\d+, \d+ failed, \d+ warnings/.exec(run.output)?.[0] ?? "(no summary)";
+  const failed = /Passed: \d+\/\d+, (\d+) failed/.exec(run.output)?.[1];
+  return { passed: run.code === 0 && failed === "0", summary, output: run.output };
+}
+
 if (import.meta.main) {
   const url = Deno.args[0];
   if (!url) {
-    console.error("usage: deno run -A tests/servers/conformance_runner.ts URL [scenario...]");
+    console.error(
+      "usage: deno run -A tests/servers/conformance_runner.ts URL [scenario...] | URL --requirements 2026-07-28|2025-11-25",
+    );
     Deno.exit(2);
+  }
+  if (Deno.args[1] === "--requirements") {
+    const revision = Deno.args[2] as Revision;
+    if (!(revision in REQUIRED_SERVER_SCENARIOS)) throw new Error(`unknown revision ${revision}`);
+    const result = await runRequirementSet(url, revision);
+    console.log(result.output);
+    console.log(
+      `scored: ${result.scored.passed.length}/${REQUIRED_SERVER_SCENARIOS[revision].length} passed, failed: ${
+        result.scored.failed.join(", ") || "none"
+      }; unscored failing: ${result.unscored.failed.join(", ") || "none"}`,
+    );
+    Deno.exit(result.scored.failed.length ? 1 : 0);
   }
   const scenarios = Deno.args.slice(1);
   const result = await runConformance(url, scenarios.length ? { scenarios } : {});
