@@ -43,7 +43,12 @@ export function createMcpEndpoint(
       await req.body?.cancel();
       throw new GatewayError("not-acceptable", acceptProblem);
     }
-    const text = await readBody(req, ctx.options.maxBodyBytes);
+    const text = await readBody(req, ctx.options.maxBodyBytes).catch((e) => {
+      if (e instanceof GatewayError) throw e;
+      // The client went away (or broke the connection) mid-body: its business, not a gateway error.
+      ctx.logger.info("request body not read", { error: e });
+      throw new GatewayError("invalid-request", "Bad Request: the request body could not be read");
+    });
     const { message } = parseJsonRpc(text);
     const method = message.kind === "response" ? "(response)" : message.method;
     let status = 200;

@@ -33,6 +33,12 @@ export function parseJsonRpc(text: string): ParsedBody {
   } catch (e) {
     throw new GatewayError("parse", `Parse error: ${(e as Error).message}`);
   }
+  if (nestingDepth(text) > MAX_NESTING) {
+    throw new GatewayError(
+      "invalid-request",
+      `Invalid Request: JSON nested deeper than ${MAX_NESTING} levels`,
+    );
+  }
   if (Array.isArray(value)) {
     throw new GatewayError("batch", "Invalid Request: batch requests are not supported");
   }
@@ -69,6 +75,25 @@ export function parseJsonRpc(text: string): ParsedBody {
     return { text, message: { kind: "response", rawId, id: obj.id, result: obj.result, error: obj.error } };
   }
   return fail(`a message needs "method" (request or notification) or "result"/"error" (response)`);
+}
+
+/**
+ * Deepest nesting accepted in a message. MCP messages are shallow; thousands of levels only exhaust the
+ * stacks of code that walks them (signers, validators, backends' schema checks), so they are refused here.
+ */
+export const MAX_NESTING = 128;
+
+/** The deepest `{`/`[` nesting of valid JSON text, found in one pass over it (strings skipped). */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) i = skipString(text, i) - 1; // '"'
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth); // '{' '['
+    else if (c === 0x7d || c === 0x5d) depth--; // '}' ']'
+  }
+  return max;
 }
 
 function validId(id: unknown): boolean {

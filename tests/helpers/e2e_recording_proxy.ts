@@ -51,8 +51,13 @@ export interface RecordingProxy {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+export interface RecordingProxyOptions {
+  /** Holds each `initialize` this long before forwarding it (to widen races around session setup). */
+  delayInitializeMs?: number;
+}
+
 /** Starts a proxy forwarding every request to `target`'s origin. */
-export function startRecordingProxy(target: string): RecordingProxy {
+export function startRecordingProxy(target: string, options: RecordingProxyOptions = {}): RecordingProxy {
   const upstream = new URL(target);
   const seen: string[] = [];
   const messages: RecordedMessage[] = [];
@@ -103,6 +108,9 @@ export function startRecordingProxy(target: string): RecordingProxy {
         const parsed = JSON.parse(body);
         recorded.messages = Array.isArray(parsed) ? parsed : [parsed];
         messages.push(...recorded.messages);
+        if (options.delayInitializeMs && recorded.messages.some((m) => m.method === "initialize")) {
+          await new Promise((resolve) => setTimeout(resolve, options.delayInitializeMs));
+        }
       } catch { /* not JSON: forwarded as is */ }
     }
     const url = new URL(req.url);
