@@ -32,7 +32,12 @@ export interface RunningGateway {
 }
 
 /** Starts broker (and router unless disabled); rejects when the initial config is unusable. */
-export async function startGateway(options: GatewayOptions, logger: Logger): Promise<RunningGateway> {
+export async function startGateway(
+  options: GatewayOptions,
+  logger: Logger,
+  /** Environment variables (`OAUTH_*`); injected so in-process tests need not touch the real environment. */
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Promise<RunningGateway> {
   const log = new InMemoryEventLog(1024, (e) => logger.error("event listener failed", { error: e }));
   const upstreams = log.project(upstreamsProjection);
   const routing = log.project(routingTableProjection);
@@ -63,7 +68,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
   const policy = originPolicy(options);
-  const identities = await identityResolver(options);
+  const identities = await identityResolver(options, env);
   const admission = new Admission(tokens, sessions, policy, identities);
   const store = new InMemorySessionStore();
   const audit = options.auditLog === "off"
@@ -79,6 +84,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     store,
     metrics,
     audit,
+    env,
     logger: logger.with({ component: "broker" }),
     options: {
       maxBodyBytes: options.maxBodyBytes,
@@ -165,14 +171,29 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
  * Who is calling, from the identity flags and `OAUTH_*` variables: a bearer token the broker validates, a
  * policy layer's trusted header, both, or neither (every caller anonymous and unrestricted).
  */
-async function identityResolver(options: GatewayOptions): Promise<IdentityResolver> {
-  const env = (name: string) => Deno.env.get(name);
+async function identityResolver(
+  options: GatewayOptions,
+  env: (name: string) => string | undefined,
+): Promise<IdentityResolver> {
   const tokenCapabilities = options.tokenCapabilitiesClaim
     ? { claim: options.tokenCapabilitiesClaim, format: options.tokenCapabilitiesFormat }
     : undefined;
+  // Tuning, rarely needed: how often keys may be refetched for an unknown `kid` (jose's cooldown, 30 s),
+  // and the clock skew allowed against the issuer (30 s).
+  const seconds = (name: string) => {
+    const value = env(name);
+    if (value === undefined || value === "") return undefined;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number of seconds, got "${value}"`);
+    return n;
+  };
+  const cooldown = seconds("OAUTH_JWKS_COOLDOWN_SECONDS");
+  const tolerance = seconds("OAUTH_CLOCK_TOLERANCE_SECONDS");
   const oauth = oauthOptionsFromEnv(env, {
     ...(options.oauthValidateTokens ? { validateTokens: true } : {}),
     ...(tokenCapabilities ? { tokenCapabilities } : {}),
+    ...(cooldown !== undefined ? { jwksCooldownMs: cooldown * 1000 } : {}),
+    ...(tolerance !== undefined ? { clockToleranceSeconds: Math.round(tolerance) } : {}),
   });
   if (!oauth.ok) throw new Error(oauth.error);
   if (tokenCapabilities && !oauth.value) {

@@ -170,6 +170,8 @@ Deno.test("envoy config: --jwt-* puts jwt_authn before ext_proc, leaves /.well-k
   assertEquals(provider.forward, true);
   assertEquals(authn.rules, [
     { match: { prefix: "/.well-known/" } },
+    // The router's hairpin carries no user token; the router checks its own signed token.
+    { match: { prefix: "/", headers: [{ name: "x-mcp-hairpin-token", present_match: true }] } },
     { match: { prefix: "/" }, requires: { provider_name: JWT_PROVIDER } },
   ]);
   const mapper = hcm.local_reply_config.mappers[0];

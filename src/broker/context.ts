@@ -35,6 +35,8 @@ export interface BrokerContext {
   metrics: GatewayMetrics;
   /** One line per routed request; absent when the audit log is off. */
   audit?: AuditLog;
+  /** Environment variables (`OAUTH_*` for the protected resource metadata), read per request. */
+  env: (name: string) => string | undefined;
   logger: Logger;
   options: BrokerOptions;
 }

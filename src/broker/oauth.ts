@@ -29,7 +29,10 @@ export function protectedResourceMetadata(
   };
 }
 
-export function handleProtectedResource(req: Request): Response {
+export function handleProtectedResource(
+  req: Request,
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): Response {
   if (req.method === "OPTIONS") return new Response(null, { status: 200, headers: CORS });
-  return Response.json(protectedResourceMetadata(), { headers: CORS });
+  return Response.json(protectedResourceMetadata(env), { headers: CORS });
 }

@@ -54,33 +54,35 @@ export async function forwardRouted(
       error: error && { code: error.code, message: error.message },
       arguments: params?.arguments,
     });
-  let decision: RoutingDecision;
+  let decision: RoutingDecision | undefined;
   try {
     decision = decideRoute(ctx.upstreams.state, ctx.routing.state.view, method, params, text, rawId);
     const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, session.identity);
     authorizeDecision(decision, session.identity, virtual, rawId);
   } catch (e) {
     if (e instanceof GatewayError) {
-      audit(
-        e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
-        undefined,
-        e,
-      );
+      const outcome = e.details.denied
+        ? "denied"
+        : e.kind === "upstream-unavailable"
+        ? "unavailable"
+        : "error";
+      audit(outcome, decision, e);
     }
     throw e;
   }
-  const server = ctx.upstreams.state.servers.get(decision.server)!.config;
-  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, decision, error) };
+  const routed = decision;
+  const server = ctx.upstreams.state.servers.get(routed.server)!.config;
+  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, routed, error) };
   if (method === "resources/read") options.rewriteResult = servedContents(server.toolPrefix);
   if (method === "tools/call") {
-    const labels = { server: server.name, tool: decision.target.served };
+    const labels = { server: server.name, tool: routed.target.served };
     options.onAnswer = (status, seconds) => {
       const outcome = status === "unavailable" ? "unavailable" : status < 400 ? "ok" : "error";
       ctx.metrics.toolCalls.inc({ ...labels, outcome });
       if (status !== "unavailable") ctx.metrics.toolCallSeconds.observe({ server: server.name }, seconds);
     };
   }
-  const res = await forward(ctx, deps, req, session, decision.body, server, rawId, options);
+  const res = await forward(ctx, deps, req, session, routed.body, server, rawId, options);
   if (method === "resources/subscribe" && res.ok) {
     // Updates for a subscription arrive on the backend session's own GET stream.
     const binding = await deps.binder.acquire(session.claims, server, rawId);

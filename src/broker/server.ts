@@ -59,7 +59,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       path === "/.well-known/oauth-protected-resource" ||
       path.startsWith("/.well-known/oauth-protected-resource/")
     ) {
-      return handleProtectedResource(req);
+      return handleProtectedResource(req, ctx.env);
     }
     if (path === "/status" || path === "/status/") return handleStatus(ctx, req, undefined);
     if (path.startsWith("/status/")) {

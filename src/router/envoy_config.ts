@@ -6,6 +6,7 @@
  */
 import type { GatewayConfig } from "../config/schema.ts";
 import { protectedResourceMetadataUrl } from "../identity/bearer.ts";
+import { HAIRPIN_TOKEN_HEADER } from "../mcp/backend_headers.ts";
 import { METADATA_NAMESPACE } from "./replies.ts";
 
 export interface HostPort {
@@ -146,6 +147,9 @@ export function jwtAuthnPieces(jwt: JwtAuthnOptions) {
       rules: [
         // Protected resource metadata must be readable without a token: it tells clients how to get one.
         { match: { prefix: "/.well-known/" } },
+        // The router's own hairpin initialize carries no user token (a backend never sees the client's);
+        // the router verifies its signed, host-bound token itself and lets only a handshake ride on it.
+        { match: { prefix: "/", headers: [{ name: HAIRPIN_TOKEN_HEADER, present_match: true }] } },
         { match: { prefix: "/" }, requires: { provider_name: JWT_PROVIDER } },
       ],
       bypass_cors_preflight: true,

@@ -14,7 +14,7 @@ import { BackendInitError } from "../mcp/backend_session.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
 import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
-import { decideRoute } from "../routing/decide.ts";
+import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
 import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
 import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
 import { addressOf } from "../routing/routing_table.ts";
@@ -120,7 +120,7 @@ export async function handleRoutedRequest(
     requestId: requestIdFrom(headers),
     arguments: params?.arguments,
   };
-  let decision;
+  let decision: RoutingDecision | undefined;
   try {
     const { base, view } = ctx.routing.state;
     decision = decideRoute(base, view, method, params, parsed.text, rawId);
@@ -129,6 +129,8 @@ export async function handleRoutedRequest(
     if (!(e instanceof GatewayError)) throw e;
     ctx.audit?.record({
       ...audit,
+      name: decision?.target.served ?? audit.name,
+      server: decision?.server,
       outcome: e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
       error: { code: e.code, message: e.message },
     });

@@ -34,7 +34,14 @@ export interface EnvoyStack {
 
 export async function startEnvoyStack(
   servers: StackServer[],
-  options: { maxBodyBytes?: number; expectTools?: number } = {},
+  options: {
+    maxBodyBytes?: number;
+    expectTools?: number;
+    /** More gateway flags (identity, audit…). */
+    args?: string[];
+    /** The gateway's environment variables (`OAUTH_*`), instead of the process's. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<EnvoyStack> {
   const dir = await Deno.makeTempDir();
   const config = `${dir}/config.yaml`;
@@ -73,9 +80,12 @@ export async function startEnvoyStack(
       `127.0.0.1:${envoy.port}`,
       "--session-signing-key",
       "test-signing-key-0123456789abcdef0123456789",
+      "--audit-log",
+      "off",
+      ...options.args ?? [],
     ], () => undefined);
     if (!cli.ok) throw new Error(`bad test flags: ${JSON.stringify(cli)}`);
-    gateway = await startGateway(cli.options, silentLogger);
+    gateway = await startGateway(cli.options, silentLogger, (name) => options.env?.[name]);
     brokerUrl = gateway.brokerUrl;
     const { log, routing, sessions, tokens, admission, store, audit } = gateway.context;
     router = await startRouter({
