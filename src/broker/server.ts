@@ -53,7 +53,7 @@ export function createBroker(ctx: BrokerContext): Broker {
     }
     if (path === "/status" || path === "/status/") return handleStatus(ctx, req, undefined);
     if (path.startsWith("/status/")) {
-      return handleStatus(ctx, req, decodeURIComponent(path.slice("/status/".length)));
+      return handleStatus(ctx, req, path.slice("/status/".length));
     }
     if (path === "/healthz") return new Response("ok\n");
     if (path === "/readyz") return readiness(ctx);

@@ -2,6 +2,7 @@
  * Every error the gateway answers with, as a value: the HTTP status and JSON-RPC code live here, in one
  * place, so the broker and the router (Envoy immediate responses) say the same thing for the same problem.
  */
+import { redactUrlsIn } from "../observe/redact.ts";
 import { RpcCode } from "./protocol.ts";
 
 export type GatewayErrorKind =
@@ -43,12 +44,15 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "internal": { status: 500, code: RpcCode.InternalError },
 };
 
-/** An error a client gets told about. `id` is the raw JSON text of the request id, when known. */
+/**
+ * An error a client gets told about. `id` is the raw JSON text of the request id, when known. Messages often
+ * carry a backend's error (fetch names the URL it failed on), so URLs in them are redacted here, once.
+ */
 export class GatewayError extends Error {
   readonly status: number;
   readonly code: number;
   constructor(readonly kind: GatewayErrorKind, message: string, readonly rawId: string = "null") {
-    super(message);
+    super(redactUrlsIn(message));
     this.status = MAPPING[kind].status;
     this.code = MAPPING[kind].code;
   }
