@@ -106,3 +106,14 @@ Deno.test("CLI: seed flags and defaults, reference spellings, strict unknown fla
   assert(!bad.ok && !bad.help);
   assertMatch(bad.error, /--mcp-check-interval must be greater than 0/);
 });
+
+Deno.test("an empty, whitespace-only or comment-only file is rejected; `servers: []` is accepted", () => {
+  for (const text of ["", "   \n\n", "# servers will come later\n", "---\n"]) {
+    const result = parseConfig(text, creds);
+    assert(!result.ok, JSON.stringify(text));
+    assertMatch(result.reason, /empty.*servers: \[\]/);
+  }
+  const none = parseConfig("servers: []\n", creds);
+  assert(none.ok);
+  assertEquals(none.config.servers, []);
+});

@@ -56,14 +56,22 @@ export function configDigest(config: GatewayConfig): string {
   return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 16);
 }
 
+/**
+ * An empty file is what an editor's truncate-then-write leaves for a moment, so it is never taken to mean
+ * "no servers": serving nothing must be written explicitly.
+ */
+export const EMPTY_FILE_REASON =
+  "the file is empty (only whitespace or comments); write `servers: []` to serve no servers";
+
 /** Parses YAML (or JSON) config text. `baseDir` anchors relative credentialFile paths. */
 export function parseConfig(text: string, resolver: CredentialResolver, baseDir = "."): ParseResult {
   let raw: unknown;
   try {
-    raw = parseYaml(text) ?? {};
+    raw = parseYaml(text);
   } catch (e) {
     return { ok: false, reason: `not valid YAML: ${(e as Error).message.split("\n")[0]}` };
   }
+  if (raw === null || raw === undefined) return { ok: false, reason: EMPTY_FILE_REASON };
   if (typeof raw !== "object" || Array.isArray(raw)) {
     return { ok: false, reason: "(root): must be a mapping with a 'servers' list" };
   }
