@@ -8,6 +8,7 @@ import { readConfigFile, watchConfigFile } from "./config/watch.ts";
 import { InMemoryEventLog } from "./events/log.ts";
 import { createBroker } from "./broker/server.ts";
 import type { BrokerContext } from "./broker/context.ts";
+import { serveHttp } from "./http/server.ts";
 import type { Logger } from "./observe/log.ts";
 import { GatewayMetrics } from "./observe/metrics.ts";
 import { routingTableProjection } from "./routing/routing_table.ts";
@@ -22,7 +23,21 @@ export interface RunningGateway {
   brokerUrl: string;
   routerPort?: number;
   context: BrokerContext;
+  /**
+   * Graceful shutdown (SIGTERM, SIGINT): `/readyz` turns 503 and GET streams end at once; no new
+   * connections or ext_proc streams are accepted; calls and streams in flight get up to `graceMs` to finish;
+   * then every backend session is DELETEd. Resolves with what had to be cut when the grace ran out.
+   */
+  shutdown(graceMs: number): Promise<ShutdownReport>;
+  /** Shuts down with a short grace (tests, failed starts). */
   close(): Promise<void>;
+}
+
+export interface ShutdownReport {
+  /** Broker connections still busy when the grace ran out, and cut. */
+  connectionsCut: number;
+  /** How long the drain took, in ms. */
+  tookMs: number;
 }
 
 /** Starts broker (and router unless disabled); rejects when the initial config is unusable. */
@@ -54,6 +69,11 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   } else if (signingKey.length < 32) {
     logger.warn("the session signing key is shorter than 32 bytes; use a longer random key in production");
   }
+  if (options.signingKeyOnCommandLine) {
+    logger.warn(
+      "the session signing key was passed as a flag: `ps` shows it to every user of this machine and `deno task` prints it; set JWT_SESSION_SIGNING_KEY in the environment instead",
+    );
+  }
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
   const context: BrokerContext = {
@@ -66,6 +86,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     logger: logger.with({ component: "broker" }),
     options: {
       maxBodyBytes: options.maxBodyBytes,
+      bodyTimeoutMs: options.httpBodyTimeoutSeconds * 1000,
       keepAliveMs: 25_000,
       ...originPolicy(options),
     },
@@ -80,24 +101,30 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   const broker = createBroker(context);
   const { hostname, port } = parseAddress(options.brokerAddress);
   const abort = new AbortController();
-  let resolveListening: (url: string) => void;
-  const listening = new Promise<string>((r) => resolveListening = r);
-  const server = Deno.serve({
-    hostname,
-    port,
-    signal: abort.signal,
-    onListen: (addr) => {
-      const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-      const url = `http://${host}:${addr.port}`;
-      logger.info("broker listening", { url: `${url}/mcp` });
-      resolveListening(url);
-    },
-    onError: (e) => {
-      logger.error("broker handler failed", { error: e });
-      return new Response("Internal error\n", { status: 500 });
-    },
-  }, broker.handler);
-  const brokerUrl = await listening;
+  let http;
+  try {
+    http = serveHttp({
+      hostname,
+      port,
+      name: "broker (--mcp-broker-address)",
+      timeouts: {
+        headerMs: options.httpHeaderTimeoutSeconds * 1000,
+        idleMs: options.httpIdleTimeoutSeconds * 1000,
+      },
+      logger: logger.with({ component: "broker" }),
+      onError: (e) => {
+        logger.error("broker handler failed", { error: e });
+        return new Response("Internal error\n", { status: 500 });
+      },
+    }, broker.handler);
+  } catch (e) {
+    broker.close();
+    await supervisor.stop();
+    throw e;
+  }
+  const host = http.addr.hostname.includes(":") ? `[${http.addr.hostname}]` : http.addr.hostname;
+  const brokerUrl = `http://${host}:${http.addr.port}`;
+  logger.info("broker listening", { url: `${brokerUrl}/mcp` });
 
   let router: RunningRouter | undefined;
   if (options.routerAddress !== "off") {
@@ -114,26 +141,43 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
         sessions,
       });
     } catch (e) {
-      abort.abort();
+      broker.close();
+      await http.drain(0);
       await supervisor.stop();
-      throw new Error(`cannot start the router on ${options.routerAddress}: ${(e as Error).message}`);
+      throw new Error(
+        `cannot start the router on ${options.routerAddress} (--mcp-router-address): ${(e as Error).message}`,
+      );
     }
   }
 
   watchConfigFile(configPath, log, abort.signal);
   const sweeper = setInterval(() => broker.sweepExpired(), 30_000);
 
+  let stopping: Promise<ShutdownReport> | undefined;
+  const shutdown = (graceMs: number) =>
+    stopping ??= (async () => {
+      const started = Date.now();
+      broker.drain();
+      const [{ remaining }] = await Promise.all([http.drain(graceMs), router?.close(graceMs)]);
+      clearInterval(sweeper);
+      // Calls are done (or cut): their backend sessions can go. Bounded, so a dead backend cannot hold us.
+      const left = Math.max(started + graceMs - Date.now(), 1_000);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([broker.closeBackendSessions(), new Promise((r) => timer = setTimeout(r, left))]);
+      clearTimeout(timer);
+      broker.close();
+      abort.abort();
+      await supervisor.stop();
+      return { connectionsCut: remaining, tookMs: Date.now() - started };
+    })();
+
   return {
     brokerUrl,
     routerPort: router?.port,
     context,
+    shutdown,
     async close() {
-      clearInterval(sweeper);
-      broker.close();
-      await router?.close();
-      abort.abort();
-      await supervisor.stop();
-      await server.finished;
+      await shutdown(2_000);
     },
   };
 }

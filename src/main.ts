@@ -19,7 +19,14 @@ async function main(): Promise<number> {
   const options = cli.options;
   const logger = createLogger(options.logLevel, options.logFormat);
   const stop = new AbortController();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => stop.abort());
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      if (!stop.signal.aborted) return stop.abort(signal);
+      // A second signal while draining: the operator wants out now.
+      logger.warn(`${signal} again: exiting without waiting for calls in flight`);
+      Deno.exit(1);
+    });
+  }
 
   if (options.controller) {
     const { runController } = await import("./controller/mod.ts");
@@ -45,8 +52,13 @@ async function main(): Promise<number> {
     return 1;
   }
   await new Promise((resolve) => stop.signal.addEventListener("abort", resolve));
-  logger.info("shutting down");
-  await gateway.close();
+  const graceMs = options.shutdownGraceSeconds * 1000;
+  logger.info("shutting down: no new connections; calls in flight may finish", {
+    signal: stop.signal.reason,
+    graceSeconds: options.shutdownGraceSeconds,
+  });
+  const report = await gateway.shutdown(graceMs);
+  logger.info("stopped", { tookMs: report.tookMs, connectionsCut: report.connectionsCut });
   return 0;
 }
 

@@ -10,6 +10,8 @@ import type { TokenService } from "../session/tokens.ts";
 export interface BrokerOptions {
   /** Largest accepted POST body; larger ones get 413. */
   maxBodyBytes: number;
+  /** A POST body must arrive within this many ms (0: no deadline); slower ones get 408. */
+  bodyTimeoutMs: number;
   /** Keep-alive comment period on GET streams, so idle proxies do not cut them. */
   keepAliveMs: number;
   /** Browser origins allowed besides loopback ones and the public host; "*" allows any. */

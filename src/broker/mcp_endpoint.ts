@@ -39,7 +39,7 @@ export function createMcpEndpoint(
         }`,
       );
     }
-    const text = await readBody(req, ctx.options.maxBodyBytes);
+    const text = await readBody(req, ctx.options.maxBodyBytes, ctx.options.bodyTimeoutMs);
     const { message } = parseJsonRpc(text);
     const method = message.kind === "response" ? "(response)" : message.method;
     let status = 200;

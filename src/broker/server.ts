@@ -20,6 +20,13 @@ export interface Broker {
   backends: BackendSessions;
   /** Ends every session whose token has expired (their backend sessions too). */
   sweepExpired(now?: number): void;
+  /**
+   * The first step of a graceful shutdown: `/readyz` answers 503 from now on (so load balancers stop sending
+   * new work) and every client's GET stream ends cleanly, so its connection can close.
+   */
+  drain(): void;
+  /** DELETEs the backend sessions of every open gateway session (the last step of a shutdown). */
+  closeBackendSessions(): Promise<void>;
   close(): void;
 }
 
@@ -40,6 +47,7 @@ export function createBroker(ctx: BrokerContext): Broker {
     const binding = { id: event.backendSession, protocolVersion: event.protocolVersion };
     streams.ensure(event.session, server, binding, new Relay(ctx, deps, event.session, server, binding));
   });
+  let draining = false;
 
   const handler = async (req: Request, info?: { remoteAddr: Deno.Addr }): Promise<Response> => {
     const url = new URL(req.url);
@@ -56,7 +64,9 @@ export function createBroker(ctx: BrokerContext): Broker {
       return handleStatus(ctx, req, path.slice("/status/".length));
     }
     if (path === "/healthz") return new Response("ok\n");
-    if (path === "/readyz") return readiness(ctx);
+    if (path === "/readyz") {
+      return draining ? new Response("shutting down\n", { status: 503 }) : readiness(ctx);
+    }
     if (path === "/metrics") return await ctx.metrics.render();
     // The log names sessions and backend sessions: for operators on the host (or a port-forward), not the
     // public route Envoy sends every other path to.
@@ -83,6 +93,16 @@ export function createBroker(ctx: BrokerContext): Broker {
       for (const [id, expiresAt] of [...closed]) {
         if (expiresAt <= now) ctx.log.append({ type: "SessionClosed", session: id, reason: "expired" });
       }
+    },
+    drain() {
+      draining = true;
+      unsubscribe();
+      streams.close();
+      hub.close();
+    },
+    async closeBackendSessions() {
+      const servers = ctx.upstreams.state.servers;
+      await Promise.all([...ctx.sessions.state.open.keys()].map((id) => backends.closeAll(id, servers)));
     },
     close() {
       unsubscribe();

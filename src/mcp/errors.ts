@@ -16,6 +16,7 @@ export type GatewayErrorKind =
   | "missing-session"
   | "invalid-session"
   | "body-too-large"
+  | "request-timeout"
   | "content-type"
   | "not-acceptable"
   | "upstream-unavailable"
@@ -36,6 +37,8 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "missing-session": { status: 400, code: RpcCode.InvalidRequest },
   "invalid-session": { status: 404, code: RpcCode.InvalidRequest },
   "body-too-large": { status: 413, code: RpcCode.InvalidRequest },
+  // The body did not arrive within --http-body-timeout.
+  "request-timeout": { status: 408, code: RpcCode.InvalidRequest },
   "content-type": { status: 415, code: RpcCode.InvalidRequest },
   "not-acceptable": { status: 406, code: RpcCode.InvalidRequest },
   "upstream-unavailable": { status: 502, code: RpcCode.InternalError },

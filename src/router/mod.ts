@@ -34,7 +34,11 @@ export interface RouterOptions {
 
 export interface RunningRouter {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting ext_proc streams and lets open ones finish; after `graceMs` (default 2 s) the rest are
+   * cut. Open streams are requests Envoy is still processing (a long SSE response keeps its stream open).
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
@@ -60,10 +64,10 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   logger.info("router listening", { address: `${host}:${port}` });
   return {
     port,
-    close: () =>
+    close: (graceMs = 2_000) =>
       new Promise<void>((resolve) => {
         // In-flight streams (long SSE responses) would hold a graceful shutdown open forever.
-        const timer = setTimeout(() => server.forceShutdown(), 2_000);
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();

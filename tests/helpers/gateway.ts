@@ -9,6 +9,10 @@ import { waitFor } from "./ports.ts";
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
 export interface GatewayProcess {
+  /** The process id (for signals and /proc figures). */
+  pid: number;
+  /** Resolves with the exit status once the process has ended. */
+  exited: Promise<Deno.CommandStatus>;
   /** `http://127.0.0.1:PORT` */
   baseUrl: string;
   /** `http://127.0.0.1:PORT/mcp` */
@@ -100,6 +104,8 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     const routerAddress = /router listening .*address=(\S+)/.exec(output)?.[1];
     let n = 0;
     return {
+      pid: child.pid,
+      exited: status,
       baseUrl,
       mcpUrl: `${baseUrl}/mcp`,
       routerAddress,

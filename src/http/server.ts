@@ -1,0 +1,240 @@
+/**
+ * The HTTP listener the broker serves on: Deno's own HTTP server (hyper), one connection at a time, so
+ * each connection can be timed out and drained.
+ *
+ * Why not plain `Deno.serve`: in Deno 2.9 it has no header-read or idle timeout (hyper's header timeout
+ * needs a timer Deno does not give it), so a client that opens a connection and trickles its request head,
+ * or sends nothing, holds it for ever; and its shutdown cannot be bounded. Here the listener is ours
+ * (`Deno.listen`) and each accepted connection is handed to Deno's server for that one connection
+ * (`serveHttpOnConnection`, the internal `Deno.serve` itself is built on; the Deno version is pinned in
+ * `.deno-version`). A connection that has not delivered a request head within the header timeout, or has had
+ * nothing in flight (no request, no response still streaming) for the idle timeout, is closed. The body
+ * deadline is the reader's job (`src/broker/body.ts`), since only the handler reads bodies.
+ *
+ * If a future Deno drops that internal, this falls back to `Deno.serve` without the two timeouts and says
+ * so in the log.
+ */
+import type { Logger } from "../observe/log.ts";
+
+export interface HttpTimeouts {
+  /** A new connection must deliver its first request head within this many ms; 0 disables. */
+  headerMs: number;
+  /** A connection with no request for this many ms (between keep-alive requests) is closed; 0 disables. */
+  idleMs: number;
+}
+
+export interface HttpServerOptions {
+  hostname: string;
+  port: number;
+  /** What the listener is, for messages ("broker"). */
+  name: string;
+  timeouts: HttpTimeouts;
+  logger: Logger;
+  /** Answers a request whose handler threw. */
+  onError: (error: unknown) => Response | Promise<Response>;
+}
+
+export type HttpHandler = (
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+export interface HttpServer {
+  /** The bound address (port 0 resolved). */
+  addr: Deno.NetAddr;
+  /** Open connections right now. */
+  readonly connections: number;
+  /**
+   * Stops accepting connections, closes idle ones, and lets requests in flight (streams included) finish.
+   * Resolves once every connection is closed, or after `graceMs` with `remaining` saying how many were still
+   * open (they end with the process).
+   */
+  drain(graceMs: number): Promise<{ remaining: number }>;
+}
+
+interface ConnectionServer {
+  finished: Promise<void>;
+  /** Graceful: closes at once when idle, else after the response in flight. */
+  shutdown(): Promise<void>;
+}
+
+/** A served connection as the drain sees it. */
+interface Connection {
+  finished: Promise<void>;
+  drain(): void;
+}
+
+type ServeOnConnection = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: HttpHandler,
+  onError: (error: unknown) => Response | Promise<Response>,
+  onListen: () => void,
+) => ConnectionServer;
+
+function serveOnConnection(): ServeOnConnection | undefined {
+  const internal = (Deno as unknown as Record<symbol | string, unknown>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ] as { serveHttpOnConnection?: ServeOnConnection } | undefined;
+  return typeof internal?.serveHttpOnConnection === "function" ? internal.serveHttpOnConnection : undefined;
+}
+
+/** A bind failure that names the address (and what wanted it), instead of a bare "Address already in use". */
+export class ListenError extends Error {
+  constructor(what: string, hostname: string, port: number, cause: unknown) {
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    const reason = cause instanceof Deno.errors.AddrInUse
+      ? "the address is already in use (another process listens there; pick another with its flag)"
+      : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
+      ? `permission denied (${(cause as Error).message})`
+      : (cause as Error)?.message ?? String(cause);
+    super(`cannot listen on ${host}:${port} for the ${what}: ${reason}`);
+  }
+}
+
+/** Listens on `hostname:port` and serves `handler`; throws {@link ListenError} when it cannot bind. */
+export function serveHttp(options: HttpServerOptions, handler: HttpHandler): HttpServer {
+  const serveOn = serveOnConnection();
+  if (!serveOn) return serveWithDenoServe(options, handler);
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  } catch (e) {
+    throw new ListenError(options.name, options.hostname, options.port, e);
+  }
+  const open = new Set<Connection>();
+  let draining = false;
+  const { headerMs, idleMs } = options.timeouts;
+
+  const serveConnection = (conn: Deno.Conn) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    /** Requests whose response has not been fully sent yet. */
+    let active = 0;
+    let state: "open" | "draining" | "cut" | "closed" = "open";
+    const cut = new AbortController();
+    // A timeout fires only with nothing in flight, so the connection is cut outright: a graceful shutdown
+    // would wait for the rest of a body the handler gave up on. (Never cut after a graceful shutdown began:
+    // Deno throws on closing a connection twice.)
+    const timeOut = () => {
+      if (state !== "open" || active > 0) return;
+      state = "cut";
+      cut.abort();
+    };
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      if (ms > 0 && state === "open") timer = setTimeout(timeOut, ms);
+    };
+    const settle = () => {
+      if (--active === 0) arm(idleMs);
+    };
+    const guarded: HttpHandler = async (req, info) => {
+      active++;
+      clearTimeout(timer);
+      let res: Response;
+      try {
+        res = await handler(req, info);
+      } catch (e) {
+        settle();
+        throw e;
+      }
+      // `completed` settles once the response (a stream included) has been sent, or failed to be.
+      info.completed.then(settle, settle);
+      return res;
+    };
+    const served = serveOn(conn, cut.signal, guarded, options.onError, () => {});
+    const connection: Connection = {
+      finished: served.finished,
+      drain: () => {
+        if (state !== "open") return;
+        state = "draining";
+        clearTimeout(timer);
+        // Graceful: hyper closes an idle connection now, a busy one after its response (keep-alive off).
+        served.shutdown().catch(() => {});
+      },
+    };
+    open.add(connection);
+    arm(headerMs);
+    served.finished.catch(() => {}).finally(() => {
+      state = "closed";
+      clearTimeout(timer);
+      open.delete(connection);
+    });
+  };
+
+  const accepting = (async () => {
+    while (!draining) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (draining || e instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors and the like: the listener is fine, the moment is not. Keep serving.
+        options.logger.warn("accept failed", { listener: options.name, error: e });
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      try {
+        serveConnection(conn);
+      } catch (e) {
+        options.logger.warn("cannot serve a connection", { listener: options.name, error: e });
+        try {
+          conn.close();
+        } catch { /* gone */ }
+      }
+    }
+  })();
+
+  return {
+    addr: listener.addr,
+    get connections() {
+      return open.size;
+    },
+    async drain(graceMs) {
+      draining = true;
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      await accepting;
+      const all = [...open];
+      for (const c of all) c.drain();
+      const done = Promise.all(all.map((c) => c.finished.catch(() => {})));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([done, new Promise((r) => timer = setTimeout(r, graceMs))]);
+      clearTimeout(timer);
+      // What is still open (a response still streaming, a client still sending a body) ends with the process.
+      const remaining = open.size;
+      return { remaining };
+    },
+  };
+}
+
+/** The fallback: `Deno.serve`, without header or idle timeouts. */
+function serveWithDenoServe(options: HttpServerOptions, handler: HttpHandler): HttpServer {
+  options.logger.warn(
+    "this Deno has no per-connection serving: HTTP header and idle timeouts are off (the body timeout still applies)",
+  );
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: options.hostname,
+      port: options.port,
+      onListen: () => {},
+      onError: options.onError,
+    }, handler);
+  } catch (e) {
+    throw new ListenError(options.name, options.hostname, options.port, e);
+  }
+  return {
+    addr: server.addr,
+    connections: 0,
+    async drain(graceMs) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = await Promise.race([
+        server.shutdown().then(() => true),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(false), graceMs)),
+      ]);
+      clearTimeout(timer);
+      return { remaining: done ? 0 : 1 };
+    },
+  };
+}
