@@ -29,8 +29,9 @@ Usage: mcp-broker-router [flags]
   --http-header-timeout SECONDS    a new connection must send its request head within this (default 10; 0 off)
   --http-body-timeout SECONDS      a request body must arrive within this, else 408 (default 60; 0 off)
   --http-idle-timeout SECONDS      close a connection idle this long between requests (default 120; 0 off)
-  --shutdown-grace SECONDS         on SIGTERM/SIGINT, how long in-flight calls and streams may take to finish
-                                   before the process exits (default 30)
+  --shutdown-delay SECONDS         on SIGTERM/SIGINT, keep serving this long with /readyz answering 503, so load
+                                   balancers stop sending new work before the listener closes (default 0)
+  --shutdown-grace SECONDS         then how long calls and streams in flight may take to finish (default 30)
   --allowed-origins LIST           browser Origins allowed on /mcp besides loopback ones and the public host,
                                    comma-separated, or "*" (env MCP_ALLOWED_ORIGINS; default none)
   --allowed-hosts LIST             Host header values accepted on /mcp, comma-separated, or "*" (env
@@ -84,6 +85,7 @@ const OptionsSchema = z.object({
   httpHeaderTimeoutSeconds: seconds("--http-header-timeout"),
   httpBodyTimeoutSeconds: seconds("--http-body-timeout"),
   httpIdleTimeoutSeconds: seconds("--http-idle-timeout"),
+  shutdownDelaySeconds: seconds("--shutdown-delay"),
   shutdownGraceSeconds: seconds("--shutdown-grace"),
   logLevel: z.string().transform((v, ctx) => {
     const level = LOG_LEVELS[v.toLowerCase()];
@@ -140,6 +142,7 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "http-header-timeout": { type: "string" },
         "http-body-timeout": { type: "string" },
         "http-idle-timeout": { type: "string" },
+        "shutdown-delay": { type: "string" },
         "shutdown-grace": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
@@ -175,6 +178,7 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     httpHeaderTimeoutSeconds: values["http-header-timeout"] ?? "10",
     httpBodyTimeoutSeconds: values["http-body-timeout"] ?? "60",
     httpIdleTimeoutSeconds: values["http-idle-timeout"] ?? "120",
+    shutdownDelaySeconds: values["shutdown-delay"] ?? "0",
     shutdownGraceSeconds: values["shutdown-grace"] ?? "30",
     logLevel: values["log-level"] ?? "info",
     logFormat: values["log-format"] ?? "text",

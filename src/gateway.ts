@@ -24,11 +24,12 @@ export interface RunningGateway {
   routerPort?: number;
   context: BrokerContext;
   /**
-   * Graceful shutdown (SIGTERM, SIGINT): `/readyz` turns 503 and GET streams end at once; no new
-   * connections or ext_proc streams are accepted; calls and streams in flight get up to `graceMs` to finish;
-   * then every backend session is DELETEd. Resolves with what had to be cut when the grace ran out.
+   * Graceful shutdown (SIGTERM, SIGINT): `/readyz` turns 503 at once, and the gateway keeps serving for
+   * `delayMs` (load balancers need a moment to stop sending); then no new connections or ext_proc streams
+   * are accepted, GET streams end, and calls and streams in flight get up to `graceMs` to finish; last,
+   * every backend session is DELETEd. Resolves with what was still open when the grace ran out.
    */
-  shutdown(graceMs: number): Promise<ShutdownReport>;
+  shutdown(timing: { delayMs?: number; graceMs: number }): Promise<ShutdownReport>;
   /** Shuts down with a short grace (tests, failed starts). */
   close(): Promise<void>;
 }
@@ -154,16 +155,20 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   const sweeper = setInterval(() => broker.sweepExpired(), 30_000);
 
   let stopping: Promise<ShutdownReport> | undefined;
-  const shutdown = (graceMs: number) =>
+  const shutdown = ({ delayMs = 0, graceMs }: { delayMs?: number; graceMs: number }) =>
     stopping ??= (async () => {
+      broker.stopReadiness();
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       const started = Date.now();
-      broker.drain();
+      broker.endStreams();
       const [{ remaining }] = await Promise.all([http.drain(graceMs), router?.close(graceMs)]);
       clearInterval(sweeper);
-      // Calls are done (or cut): their backend sessions can go. Bounded, so a dead backend cannot hold us.
+      // Calls are done (or cut): their backend sessions can go, but those whose latest call went through
+      // Envoy (its answer may still be streaming there). Bounded, so a dead backend cannot hold us.
       const left = Math.max(started + graceMs - Date.now(), 1_000);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([broker.closeBackendSessions(), new Promise((r) => timer = setTimeout(r, left))]);
+      const closing = broker.closeBackendSessions(router?.routedBackendSessions());
+      await Promise.race([closing, new Promise((r) => timer = setTimeout(r, left))]);
       clearTimeout(timer);
       broker.close();
       abort.abort();
@@ -177,7 +182,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     context,
     shutdown,
     async close() {
-      await shutdown(2_000);
+      await shutdown({ graceMs: 2_000 });
     },
   };
 }

@@ -52,12 +52,15 @@ async function main(): Promise<number> {
     return 1;
   }
   await new Promise((resolve) => stop.signal.addEventListener("abort", resolve));
-  const graceMs = options.shutdownGraceSeconds * 1000;
-  logger.info("shutting down: no new connections; calls in flight may finish", {
+  logger.info("shutting down: /readyz answers 503; then no new connections, and calls in flight may finish", {
     signal: stop.signal.reason,
+    delaySeconds: options.shutdownDelaySeconds,
     graceSeconds: options.shutdownGraceSeconds,
   });
-  const report = await gateway.shutdown(graceMs);
+  const report = await gateway.shutdown({
+    delayMs: options.shutdownDelaySeconds * 1000,
+    graceMs: options.shutdownGraceSeconds * 1000,
+  });
   logger.info("stopped", { tookMs: report.tookMs, connectionsCut: report.connectionsCut });
   return 0;
 }

@@ -128,13 +128,20 @@ export class BackendSessions {
     });
   }
 
-  /** Ends every backend session of a gateway session (DELETE or expiry); best effort, in the background. */
-  closeAll(sessionId: string, servers: ReadonlyMap<string, { config: ServerConfig }>): Promise<void> {
+  /**
+   * Ends every backend session of a gateway session (DELETE or expiry), but those in `keep`; best effort, in
+   * the background.
+   */
+  closeAll(
+    sessionId: string,
+    servers: ReadonlyMap<string, { config: ServerConfig }>,
+    keep?: ReadonlySet<string>,
+  ): Promise<void> {
     const backends = this.sessions.state.open.get(sessionId)?.backends;
     if (!backends) return Promise.resolve();
     const closing = [...backends].map(([name, binding]) => {
       const server = servers.get(name)?.config;
-      return server && binding.id
+      return server && binding.id && !keep?.has(binding.id)
         ? closeBackendSession(server.url, binding.id, gatewayHeaders(server))
         : undefined;
     });

@@ -20,13 +20,12 @@ export interface Broker {
   backends: BackendSessions;
   /** Ends every session whose token has expired (their backend sessions too). */
   sweepExpired(now?: number): void;
-  /**
-   * The first step of a graceful shutdown: `/readyz` answers 503 from now on (so load balancers stop sending
-   * new work) and every client's GET stream ends cleanly, so its connection can close.
-   */
-  drain(): void;
-  /** DELETEs the backend sessions of every open gateway session (the last step of a shutdown). */
-  closeBackendSessions(): Promise<void>;
+  /** The first step of a graceful shutdown: `/readyz` answers 503 from now on, so no new work is sent here. */
+  stopReadiness(): void;
+  /** Ends every client's GET stream cleanly, so its connection can close (shutdown, once new work stopped). */
+  endStreams(): void;
+  /** DELETEs the backend sessions of every open gateway session but `keep` (the last step of a shutdown). */
+  closeBackendSessions(keep?: ReadonlySet<string>): Promise<void>;
   close(): void;
 }
 
@@ -94,15 +93,19 @@ export function createBroker(ctx: BrokerContext): Broker {
         if (expiresAt <= now) ctx.log.append({ type: "SessionClosed", session: id, reason: "expired" });
       }
     },
-    drain() {
+    stopReadiness() {
       draining = true;
+    },
+    endStreams() {
       unsubscribe();
       streams.close();
       hub.close();
     },
-    async closeBackendSessions() {
+    async closeBackendSessions(keep = new Set<string>()) {
       const servers = ctx.upstreams.state.servers;
-      await Promise.all([...ctx.sessions.state.open.keys()].map((id) => backends.closeAll(id, servers)));
+      await Promise.all(
+        [...ctx.sessions.state.open.keys()].map((id) => backends.closeAll(id, servers, keep)),
+      );
     },
     close() {
       unsubscribe();

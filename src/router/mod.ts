@@ -39,6 +39,11 @@ export interface RunningRouter {
    * cut. Open streams are requests Envoy is still processing (a long SSE response keeps its stream open).
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Backend sessions that carried a session's latest call through Envoy. Its answer streams from the backend
+   * through Envoy without passing the gateway, so a shutdown must not DELETE them under it.
+   */
+  routedBackendSessions(): Set<string>;
 }
 
 export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
@@ -60,10 +65,12 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     }),
   };
   const { port, server } = await serveExtProc(ctx, o.address);
+  const latestCalls = ctx.latestCalls;
   const host = o.address.slice(0, o.address.lastIndexOf(":"));
   logger.info("router listening", { address: `${host}:${port}` });
   return {
     port,
+    routedBackendSessions: () => new Set([...latestCalls.values()].map((c) => c.binding.id).filter(Boolean)),
     close: (graceMs = 2_000) =>
       new Promise<void>((resolve) => {
         // In-flight streams (long SSE responses) would hold a graceful shutdown open forever.

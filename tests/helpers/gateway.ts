@@ -101,7 +101,15 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       "the gateway to listen",
       20_000,
     );
-    const routerAddress = /router listening .*address=(\S+)/.exec(output)?.[1];
+    const routerOff = (options.args ?? []).some((a, i, all) =>
+      a === "--mcp-router-address" && all[i + 1] === "off"
+    );
+    // The router starts after the broker: wait for its line too.
+    const routerAddress = routerOff ? undefined : await waitFor(
+      () => /router listening .*address=(\S+)/.exec(output)?.[1],
+      "the router to listen",
+      20_000,
+    );
     let n = 0;
     return {
       pid: child.pid,
