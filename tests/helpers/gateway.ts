@@ -33,6 +33,8 @@ export interface GatewayProcessOptions {
   config: unknown;
   args?: string[];
   env?: Record<string, string>;
+  /** Pass TEST_SIGNING_KEY with --session-signing-key (default true; false leaves the key to `env`). */
+  signingKeyFlag?: boolean;
 }
 
 export const TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789";
@@ -58,8 +60,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       "127.0.0.1:0",
       "--mcp-check-interval",
       "1",
-      "--session-signing-key",
-      TEST_SIGNING_KEY,
+      ...(options.signingKeyFlag === false ? [] : ["--session-signing-key", TEST_SIGNING_KEY]),
       ...(options.args ?? []),
     ],
     env: { NO_COLOR: "1", ...options.env },
