@@ -30,17 +30,27 @@ async function main(): Promise<number> {
 
   if (options.controller) {
     const { runController } = await import("./controller/mod.ts");
+    const { KubeConfigError } = await import("./controller/kube_client.ts");
     const { InMemoryEventLog } = await import("./events/log.ts");
-    await runController({
-      kubeconfig: options.kubeconfig,
-      namespace: options.namespace,
-      healthAddress: options.healthAddress,
-      metricsAddress: options.metricsAddress,
-      brokerStatusUrl: options.brokerStatusUrl,
-      log: new InMemoryEventLog(),
-      logger: logger.with({ component: "controller" }),
-      signal: stop.signal,
-    });
+    try {
+      await runController({
+        kubeconfig: options.kubeconfig,
+        namespace: options.namespace,
+        healthAddress: options.healthAddress,
+        metricsAddress: options.metricsAddress,
+        brokerStatusUrl: options.brokerStatusUrl,
+        log: new InMemoryEventLog(),
+        logger: logger.with({ component: "controller" }),
+        signal: stop.signal,
+      });
+    } catch (e) {
+      // A missing or unreadable kubeconfig is a usage error: one line, exit 2, no stack trace.
+      if (e instanceof KubeConfigError) {
+        console.error(`error: ${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
     return 0;
   }
 
