@@ -145,8 +145,11 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
       broker.close();
       await http.drain(0);
       await supervisor.stop();
+      const message = (e as Error).message;
       throw new Error(
-        `cannot start the router on ${options.routerAddress} (--mcp-router-address): ${(e as Error).message}`,
+        /EADDRINUSE/.test(message)
+          ? `cannot listen on ${options.routerAddress} for the router (--mcp-router-address): the address is already in use (another process listens there; pick another with its flag)`
+          : `cannot start the router on ${options.routerAddress} (--mcp-router-address): ${message}`,
       );
     }
   }
