@@ -48,7 +48,7 @@ Deno.test("in-place edits and atomic renames are picked up within a second", asy
   await Deno.writeTextFile(path, "servers:\n  - name: x\n");
   const e3 = await broken;
   assert(e3.type === "ConfigRejected");
-  assert(/servers\[0\]\.url/.test(e3.reason), e3.reason);
+  assert(/servers\[x\]\.url/.test(e3.reason), e3.reason);
   await Deno.remove(dir, { recursive: true });
 });
 
