@@ -10,6 +10,7 @@
  * deno task demo                          # gateway on http://127.0.0.1:8080/mcp
  * deno task demo --log-level debug        # extra arguments go to the gateway
  * deno task demo --mcp-broker-address 0.0.0.0:8080   # reachable from other machines
+ * deno task example-servers               # only the two example servers (for `deno task run`)
  * ```
  * `DEMO_WEATHER_PORT` / `DEMO_CALENDAR_PORT` move the example servers (for a config that points elsewhere).
  */
@@ -184,6 +185,13 @@ async function main(args: string[]): Promise<number> {
         );
         return 1;
       }
+    }
+    if (args.includes("--servers-only")) {
+      console.error(
+        "demo: example servers running; start the gateway with `deno task run`. Ctrl-C stops them.",
+      );
+      await stopped.promise;
+      return 0;
     }
 
     gateway = new Deno.Command(Deno.execPath(), {

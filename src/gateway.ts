@@ -16,6 +16,7 @@ import { upstreamsProjection } from "./routing/upstreams.ts";
 import { sessionMapProjection } from "./session/session_map.ts";
 import { TokenService } from "./session/tokens.ts";
 import { UpstreamSupervisor } from "./upstream/supervisor.ts";
+import { hintWhenNothingListens } from "./upstream/unreachable_hint.ts";
 import { type RunningRouter, startRouter } from "./router/mod.ts";
 import { resolve } from "node:path";
 
@@ -93,6 +94,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     },
   };
 
+  hintWhenNothingListens(log, upstreams, logger.with({ component: "upstream" }));
   const supervisor = new UpstreamSupervisor(log, upstreams, {
     logger: logger.with({ component: "upstream" }),
     checkIntervalMs: options.checkIntervalSeconds * 1000,
