@@ -2,6 +2,7 @@
  * The bench's own measuring tools, checked against a real server: percentiles, the raw JSON-RPC client,
  * and the load generators counting a wrong answer as an error (a fast wrong answer must never look good).
  */
+import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { startFastEcho } from "./servers/fast_echo.ts";
@@ -67,11 +68,21 @@ Deno.test("a quick bench run leaves the published results as they are", async ()
   }).output();
   const log = new TextDecoder().decode(stderr);
   assertEquals(code, 0, log);
+  const after = await Promise.all(published.map((p) => Deno.readTextFile(p)));
+  // Put them back if a run rewrote them, so even a failing run leaves the checkout as it was.
+  await Promise.all(
+    published.map((p, i) => after[i] === before[i] ? undefined : Deno.writeTextFile(p, before[i])),
+  );
+  assertEquals(after, before, "the published results were rewritten");
   const written = /--- wrote (\S+)\/results\.md/.exec(log)?.[1];
   assert(written, log);
+  const repo = fileURLToPath(new URL("..", import.meta.url));
+  assert(
+    isAbsolute(written) && !resolve(written).startsWith(repo),
+    `results written inside the checkout: ${written}`,
+  );
   try {
     assertMatch(await Deno.readTextFile(`${written}/results.md`), /sessions/i);
-    assertEquals(await Promise.all(published.map((p) => Deno.readTextFile(p))), before);
   } finally {
     await Deno.remove(written, { recursive: true });
   }
