@@ -8,8 +8,9 @@
  * (`Deno.listen`) and each accepted connection is handed to Deno's server for that one connection
  * (`serveHttpOnConnection`, the internal `Deno.serve` itself is built on; the Deno version is pinned in
  * `.deno-version`). A connection that has not delivered a request head within the header timeout, or has had
- * nothing in flight (no request, no response still streaming) for the idle timeout, is closed. The body
- * deadline is the reader's job (`src/broker/body.ts`), since only the handler reads bodies.
+ * nothing in flight (no request, no response still streaming) for the idle timeout, is closed (checked once
+ * a second, so up to a second late). The body deadline is the reader's job (`src/broker/body.ts`), since
+ * only the handler reads bodies.
  *
  * If a future Deno drops that internal, this falls back to `Deno.serve` without the two timeouts and says
  * so in the log.
@@ -58,11 +59,16 @@ interface ConnectionServer {
   shutdown(): Promise<void>;
 }
 
-/** A served connection as the drain sees it. */
+/** A served connection as the sweep and the drain see it. */
 interface Connection {
   finished: Promise<void>;
+  /** Cuts the connection if it has been idle (or without a first request) past its timeout. */
+  expire(now: number): void;
   drain(): void;
 }
+
+/** How often timeouts are checked: a connection is cut up to this much after its timeout. */
+const SWEEP_MS = 1_000;
 
 type ServeOnConnection = (
   conn: Deno.Conn,
@@ -107,29 +113,19 @@ export function serveHttp(options: HttpServerOptions, handler: HttpHandler): Htt
   const { headerMs, idleMs } = options.timeouts;
 
   const serveConnection = (conn: Deno.Conn) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
     /** Requests whose response has not been fully sent yet. */
     let active = 0;
+    /** When the connection last had nothing in flight, and whether it has had a request at all. */
+    let idleSince = Date.now();
+    let hadRequest = false;
     let state: "open" | "draining" | "cut" | "closed" = "open";
     const cut = new AbortController();
-    // A timeout fires only with nothing in flight, so the connection is cut outright: a graceful shutdown
-    // would wait for the rest of a body the handler gave up on. (Never cut after a graceful shutdown began:
-    // Deno throws on closing a connection twice.)
-    const timeOut = () => {
-      if (state !== "open" || active > 0) return;
-      state = "cut";
-      cut.abort();
-    };
-    const arm = (ms: number) => {
-      clearTimeout(timer);
-      if (ms > 0 && state === "open") timer = setTimeout(timeOut, ms);
-    };
     const settle = () => {
-      if (--active === 0) arm(idleMs);
+      if (--active === 0) idleSince = Date.now();
     };
     const guarded: HttpHandler = async (req, info) => {
       active++;
-      clearTimeout(timer);
+      hadRequest = true;
       let res: Response;
       try {
         res = await handler(req, info);
@@ -144,22 +140,34 @@ export function serveHttp(options: HttpServerOptions, handler: HttpHandler): Htt
     const served = serveOn(conn, cut.signal, guarded, options.onError, () => {});
     const connection: Connection = {
       finished: served.finished,
+      // A timeout applies only with nothing in flight, so the connection is cut outright: a graceful
+      // shutdown would wait for the rest of a body the handler gave up on. (Never cut after a graceful
+      // shutdown began: Deno throws on closing a connection twice.)
+      expire: (now) => {
+        const limit = hadRequest ? idleMs : headerMs;
+        if (state !== "open" || active > 0 || limit <= 0 || now - idleSince < limit) return;
+        state = "cut";
+        cut.abort();
+      },
       drain: () => {
         if (state !== "open") return;
         state = "draining";
-        clearTimeout(timer);
         // Graceful: hyper closes an idle connection now, a busy one after its response (keep-alive off).
         served.shutdown().catch(() => {});
       },
     };
     open.add(connection);
-    arm(headerMs);
     served.finished.catch(() => {}).finally(() => {
       state = "closed";
-      clearTimeout(timer);
       open.delete(connection);
     });
   };
+
+  // One sweep a second instead of a timer per request: timeouts are seconds long, requests microseconds.
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const c of open) c.expire(now);
+  }, SWEEP_MS);
 
   const accepting = (async () => {
     while (!draining) {
@@ -191,6 +199,7 @@ export function serveHttp(options: HttpServerOptions, handler: HttpHandler): Htt
     },
     async drain(graceMs) {
       draining = true;
+      clearInterval(sweeper);
       try {
         listener.close();
       } catch { /* already closed */ }
