@@ -36,7 +36,7 @@ export interface RunningGateway {
 }
 
 export interface ShutdownReport {
-  /** Broker connections still busy when the grace ran out, and cut. */
+  /** Broker connections still busy when the grace ran out (cut when the process exits). */
   connectionsCut: number;
   /** How long the drain took, in ms. */
   tookMs: number;

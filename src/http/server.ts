@@ -98,10 +98,29 @@ export class ListenError extends Error {
   }
 }
 
+let raceAbsorbed = false;
+
+/**
+ * Cutting a connection (its abort signal) makes Deno close its resource from an event listener, which throws
+ * "Bad resource ID" when the connection closed itself in the same instant; thrown there, it would end the
+ * process. That race is harmless (the connection is gone either way), so exactly that error is absorbed.
+ */
+function absorbCloseRace() {
+  if (raceAbsorbed) return;
+  raceAbsorbed = true;
+  globalThis.addEventListener("error", (event) => {
+    const error = (event as ErrorEvent).error;
+    if (error instanceof Deno.errors.BadResource && /CallbackContext/.test(error.stack ?? "")) {
+      event.preventDefault();
+    }
+  });
+}
+
 /** Listens on `hostname:port` and serves `handler`; throws {@link ListenError} when it cannot bind. */
 export function serveHttp(options: HttpServerOptions, handler: HttpHandler): HttpServer {
   const serveOn = serveOnConnection();
   if (!serveOn) return serveWithDenoServe(options, handler);
+  absorbCloseRace();
   let listener: Deno.TcpListener;
   try {
     listener = Deno.listen({ hostname: options.hostname, port: options.port });
