@@ -1,11 +1,14 @@
 /**
- * `deno task bench [--quick]`: starts everything on loopback, runs each scenario, and writes
- * bench/results.md and bench/results.json. Exits 1 when any scenario had errors (a wrong or failed answer,
- * a scenario that could not run), never because of a timing: targets are reported, not enforced.
+ * `deno task bench [--quick] [--out=DIR]`: starts everything on loopback, runs each scenario, and writes
+ * results.md and results.json: a full run to bench/ (the published figures), a quick run (CI's smoke test)
+ * to a fresh temporary directory, so it never overwrites them; `--out=DIR` picks the directory. Exits 1
+ * when any scenario had errors (a wrong or failed answer, a scenario that could not run), never because of
+ * a timing: targets are reported, not enforced.
  *
  * Scenarios: 1 call overhead, 2 throughput, 3 router decisions, 4 scale of the aggregated view,
  * 5 sessions, 6 mcp-hub side by side, 7 RSS/CPU per scenario (in every row).
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchResults, renderMarkdown, type SessionsResult, type Target } from "./report.ts";
 import { ROOT, spawnChild } from "./processes.ts";
@@ -20,6 +23,7 @@ const quick = Deno.args.includes("--quick");
 const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice("--only=".length).split(",").map(Number)) : undefined;
 const wanted = (n: number) => !only || only.has(n);
+const outArg = Deno.args.find((a) => a.startsWith("--out="))?.slice("--out=".length);
 const P = quick
   ? {
     calls: 300,
@@ -192,11 +196,15 @@ for (const row of [...(results.peer?.latency ?? []), ...(results.peer?.throughpu
 results.targets = targets(results);
 results.meta.durationSeconds = (performance.now() - started) / 1000;
 
-const dir = fileURLToPath(new URL("./", import.meta.url));
-await Deno.writeTextFile(`${dir}results.json`, JSON.stringify(results, null, 2) + "\n");
-await Deno.writeTextFile(`${dir}results.md`, renderMarkdown(results));
+const dir = outArg ??
+  (quick
+    ? await Deno.makeTempDir({ prefix: "mcp-gateway-bench-" })
+    : fileURLToPath(new URL("./", import.meta.url)));
+await Deno.mkdir(dir, { recursive: true });
+await Deno.writeTextFile(join(dir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+await Deno.writeTextFile(join(dir, "results.md"), renderMarkdown(results));
 console.error(
-  `--- wrote bench/results.md and bench/results.json in ${round(results.meta.durationSeconds, 1)} s`,
+  `--- wrote ${join(dir, "results.md")} and results.json in ${round(results.meta.durationSeconds, 1)} s`,
 );
 if (results.errors.length) {
   console.error(`bench FAILED:\n${results.errors.map((e) => `  ${e}`).join("\n")}`);

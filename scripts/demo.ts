@@ -3,11 +3,14 @@
  * config points at (weather on 127.0.0.1:9001, calendar on 127.0.0.1:9002), then the gateway
  * (`src/main.ts` with the default config and any extra arguments given to the demo), waits until the
  * broker's `/status` shows every enabled server ready, and prints the MCP URL with example client
- * commands. Ctrl-C or SIGTERM stops all three processes.
+ * commands. Ctrl-C or SIGTERM stops all three processes. Unlike the gateway's own default (every
+ * interface), the demo's broker listens on loopback only, unless `--mcp-broker-address` says otherwise.
  *
  * ```sh
  * deno task demo                          # gateway on http://127.0.0.1:8080/mcp
  * deno task demo --log-level debug        # extra arguments go to the gateway
+ * deno task demo --mcp-broker-address 0.0.0.0:8080   # reachable from other machines
+ * deno task example-servers               # only the two example servers (for `deno task run`)
  * ```
  * `DEMO_WEATHER_PORT` / `DEMO_CALENDAR_PORT` move the example servers (for a config that points elsewhere).
  */
@@ -16,6 +19,9 @@ import { type SpawnedServer, spawnServer } from "../tests/servers/serve.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
+/** A demo is for this machine: its broker listens on loopback unless told otherwise. */
+const DEMO_BROKER_ADDRESS = "127.0.0.1:8080";
+const BROKER_FLAGS = ["--mcp-broker-address", "--mcp-broker-public-address"];
 
 /** The broker's MCP URL from a `broker listening url=…` log line (text or JSON log format). */
 export function brokerUrlFromLog(line: string): string | undefined {
@@ -37,11 +43,17 @@ export function clientUrl(url: string): string {
   return u.href;
 }
 
+/** The gateway's arguments: the demo's, with the broker on loopback unless they name an address. */
+export function gatewayArgs(args: string[]): string[] {
+  const named = args.some((a) => BROKER_FLAGS.some((flag) => a === flag || a.startsWith(`${flag}=`)));
+  return named ? args : ["--mcp-broker-address", DEMO_BROKER_ADDRESS, ...args];
+}
+
 /** Where the broker will listen, from `--mcp-broker-address` (fallback when the log line is filtered out). */
 function brokerUrlFromArgs(args: string[]): string {
-  let address = "0.0.0.0:8080";
+  let address = DEMO_BROKER_ADDRESS;
   for (let i = 0; i < args.length; i++) {
-    for (const flag of ["--mcp-broker-address", "--mcp-broker-public-address"]) {
+    for (const flag of BROKER_FLAGS) {
       if (args[i] === flag && args[i + 1]) address = args[i + 1];
       if (args[i].startsWith(`${flag}=`)) address = args[i].slice(flag.length + 1);
     }
@@ -164,14 +176,26 @@ async function main(args: string[]): Promise<number> {
         const server = await spawnServer(serverScript(name), [], port);
         children.push(server);
         console.error(`demo: ${name} MCP server listening on ${server.url}`);
-      } catch (e) {
-        console.error(`demo: cannot start the ${name} server on 127.0.0.1:${port} (port in use?): ${e}`);
+      } catch {
+        // The server said why on the line above (inherited stderr); say what to do about it.
+        const variable = `DEMO_${name.toUpperCase()}_PORT`;
+        console.error(
+          `demo: cannot start the ${name} example server on 127.0.0.1:${port}. If the port is taken, stop what ` +
+            `listens there, or set ${variable} and point config/mcp-system/config.yaml at the new port.`,
+        );
         return 1;
       }
     }
+    if (args.includes("--servers-only")) {
+      console.error(
+        "demo: example servers running; start the gateway with `deno task run`. Ctrl-C stops them.",
+      );
+      await stopped.promise;
+      return 0;
+    }
 
     gateway = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "src/main.ts", ...args],
+      args: ["run", "--allow-all", "src/main.ts", ...gatewayArgs(args)],
       cwd: ROOT,
       stdin: "null",
       stdout: "inherit",

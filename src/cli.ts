@@ -20,13 +20,20 @@ Usage: mcp-broker-router [flags]
   --mcp-gateway-public-host HOST   :authority the router pins every request to (default mcp.127-0-0-1.sslip.io:8888)
   --mcp-gateway-private-host HOST  where the router sends hairpin initialize requests
                                    (default mcp-gateway-istio.gateway-system.svc.cluster.local:8080)
-  --session-signing-key KEY        HS256 key for gateway sessions (env JWT_SESSION_SIGNING_KEY; alias
-                                   --gateway-signing-key, env GATEWAY_SIGNING_KEY). Unset: a random key per process
+  --session-signing-key KEY        HS256 key for gateway sessions (alias --gateway-signing-key). Prefer the env
+                                   JWT_SESSION_SIGNING_KEY (or GATEWAY_SIGNING_KEY): a flag shows the key to \`ps\`
+                                   and \`deno task\` echoes it. Unset: a random key per process
   --session-length MINUTES         gateway session lifetime (default 1440)
   --mcp-check-interval SECONDS     upstream health check and re-list period (default 60)
   --max-request-body-size BYTES    largest accepted request body (default 5242880)
   --max-streams-per-session N      GET streams one session may hold open (default 8); more get 429
   --max-streams N                  GET streams the broker holds open in all (default 10000); more get 429
+  --http-header-timeout SECONDS    a new connection must send its request head within this (default 10; 0 off)
+  --http-body-timeout SECONDS      a request body must arrive within this, else 408 (default 60; 0 off)
+  --http-idle-timeout SECONDS      close a connection idle this long between requests (default 120; 0 off)
+  --shutdown-delay SECONDS         on SIGTERM/SIGINT, keep serving this long with /readyz answering 503, so load
+                                   balancers stop sending new work before the listener closes (default 0)
+  --shutdown-grace SECONDS         then how long calls and streams in flight may take to finish (default 30)
   --allowed-origins LIST           browser Origins allowed on /mcp besides loopback ones and the public host,
                                    comma-separated, or "*" (env MCP_ALLOWED_ORIGINS; default none)
   --allowed-hosts LIST             Host header values accepted on /mcp, comma-separated, or "*" (env
@@ -73,6 +80,8 @@ const LOG_LEVELS: Record<string, LogLevel> = {
 
 const positiveNumber = (flag: string) =>
   z.coerce.number({ error: `${flag} must be a number` }).positive(`${flag} must be greater than 0`);
+const seconds = (flag: string) =>
+  z.coerce.number({ error: `${flag} must be a number of seconds` }).nonnegative(`${flag} must be 0 or more`);
 
 const OptionsSchema = z.object({
   brokerAddress: z.string(),
@@ -82,11 +91,18 @@ const OptionsSchema = z.object({
   publicHost: z.string().min(1),
   privateHost: z.string().min(1),
   signingKey: z.string().optional(),
+  /** The key came from a flag (visible in `ps`, echoed by `deno task`), not the environment. */
+  signingKeyOnCommandLine: z.boolean(),
   sessionMinutes: positiveNumber("--session-length"),
   checkIntervalSeconds: positiveNumber("--mcp-check-interval"),
   maxBodyBytes: positiveNumber("--max-request-body-size").int(),
   maxStreamsPerSession: positiveNumber("--max-streams-per-session").int(),
   maxStreams: positiveNumber("--max-streams").int(),
+  httpHeaderTimeoutSeconds: seconds("--http-header-timeout"),
+  httpBodyTimeoutSeconds: seconds("--http-body-timeout"),
+  httpIdleTimeoutSeconds: seconds("--http-idle-timeout"),
+  shutdownDelaySeconds: seconds("--shutdown-delay"),
+  shutdownGraceSeconds: seconds("--shutdown-grace"),
   logLevel: z.string().transform((v, ctx) => {
     const level = LOG_LEVELS[v.toLowerCase()];
     if (!level) {
@@ -150,6 +166,11 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "max-request-body-size": { type: "string" },
         "max-streams-per-session": { type: "string" },
         "max-streams": { type: "string" },
+        "http-header-timeout": { type: "string" },
+        "http-body-timeout": { type: "string" },
+        "http-idle-timeout": { type: "string" },
+        "shutdown-delay": { type: "string" },
+        "shutdown-grace": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         "kubeconfig": { type: "string" },
@@ -184,11 +205,17 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     signingKey: values["session-signing-key"] ?? values["gateway-signing-key"] ??
       env("GATEWAY_SIGNING_KEY") ??
       env("JWT_SESSION_SIGNING_KEY"),
+    signingKeyOnCommandLine: (values["session-signing-key"] ?? values["gateway-signing-key"]) !== undefined,
     sessionMinutes: values["session-length"] ?? "1440",
     checkIntervalSeconds: values["mcp-check-interval"] ?? "60",
     maxBodyBytes: values["max-request-body-size"] ?? String(5 * 1024 * 1024),
     maxStreamsPerSession: values["max-streams-per-session"] ?? "8",
     maxStreams: values["max-streams"] ?? "10000",
+    httpHeaderTimeoutSeconds: values["http-header-timeout"] ?? "10",
+    httpBodyTimeoutSeconds: values["http-body-timeout"] ?? "60",
+    httpIdleTimeoutSeconds: values["http-idle-timeout"] ?? "120",
+    shutdownDelaySeconds: values["shutdown-delay"] ?? "0",
+    shutdownGraceSeconds: values["shutdown-grace"] ?? "30",
     logLevel: values["log-level"] ?? "info",
     logFormat: values["log-format"] ?? "text",
     kubeconfig: values.kubeconfig,

@@ -8,6 +8,7 @@ import { readConfigFile, watchConfigFile } from "./config/watch.ts";
 import { InMemoryEventLog } from "./events/log.ts";
 import { createBroker } from "./broker/server.ts";
 import type { BrokerContext } from "./broker/context.ts";
+import { serveHttp } from "./http/server.ts";
 import type { Logger } from "./observe/log.ts";
 import { GatewayMetrics } from "./observe/metrics.ts";
 import { routingTableProjection } from "./routing/routing_table.ts";
@@ -21,6 +22,7 @@ import { oauthOptionsFromEnv } from "./identity/bearer.ts";
 import { IdentityResolver } from "./identity/resolve.ts";
 import type { OriginPolicy } from "./admission/origin.ts";
 import { InMemorySessionStore } from "./session/store.ts";
+import { hintWhenNothingListens } from "./upstream/unreachable_hint.ts";
 import { type RunningRouter, startRouter } from "./router/mod.ts";
 import { resolve } from "node:path";
 
@@ -28,7 +30,22 @@ export interface RunningGateway {
   brokerUrl: string;
   routerPort?: number;
   context: BrokerContext;
+  /**
+   * Graceful shutdown (SIGTERM, SIGINT): `/readyz` turns 503 at once, and the gateway keeps serving for
+   * `delayMs` (load balancers need a moment to stop sending); then no new connections or ext_proc streams
+   * are accepted, GET streams end, and calls and streams in flight get up to `graceMs` to finish; last,
+   * every backend session is DELETEd. Resolves with what was still open when the grace ran out.
+   */
+  shutdown(timing: { delayMs?: number; graceMs: number }): Promise<ShutdownReport>;
+  /** Shuts down with a short grace (tests, failed starts). */
   close(): Promise<void>;
+}
+
+export interface ShutdownReport {
+  /** Broker connections still busy when the grace ran out (cut when the process exits). */
+  connectionsCut: number;
+  /** How long the drain took, in ms. */
+  tookMs: number;
 }
 
 /** Starts broker (and router unless disabled); rejects when the initial config is unusable. */
@@ -65,6 +82,11 @@ export async function startGateway(
   } else if (signingKey.length < 32) {
     logger.warn("the session signing key is shorter than 32 bytes; use a longer random key in production");
   }
+  if (options.signingKeyOnCommandLine) {
+    logger.warn(
+      "the session signing key was passed as a flag: `ps` shows it to every user of this machine and `deno task` prints it; set JWT_SESSION_SIGNING_KEY in the environment instead",
+    );
+  }
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
   const policy = originPolicy(options);
@@ -88,6 +110,7 @@ export async function startGateway(
     logger: logger.with({ component: "broker" }),
     options: {
       maxBodyBytes: options.maxBodyBytes,
+      bodyTimeoutMs: options.httpBodyTimeoutSeconds * 1000,
       keepAliveMs: 25_000,
       maxStreamsPerSession: options.maxStreamsPerSession,
       maxStreams: options.maxStreams,
@@ -96,6 +119,7 @@ export async function startGateway(
     },
   };
 
+  hintWhenNothingListens(log, upstreams, logger.with({ component: "upstream" }));
   const supervisor = new UpstreamSupervisor(log, upstreams, {
     logger: logger.with({ component: "upstream" }),
     checkIntervalMs: options.checkIntervalSeconds * 1000,
@@ -105,24 +129,30 @@ export async function startGateway(
   const broker = createBroker(context);
   const { hostname, port } = parseAddress(options.brokerAddress);
   const abort = new AbortController();
-  let resolveListening: (url: string) => void;
-  const listening = new Promise<string>((r) => resolveListening = r);
-  const server = Deno.serve({
-    hostname,
-    port,
-    signal: abort.signal,
-    onListen: (addr) => {
-      const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-      const url = `http://${host}:${addr.port}`;
-      logger.info("broker listening", { url: `${url}/mcp` });
-      resolveListening(url);
-    },
-    onError: (e) => {
-      logger.error("broker handler failed", { error: e });
-      return new Response("Internal error\n", { status: 500 });
-    },
-  }, broker.handler);
-  const brokerUrl = await listening;
+  let http;
+  try {
+    http = serveHttp({
+      hostname,
+      port,
+      name: "broker (--mcp-broker-address)",
+      timeouts: {
+        headerMs: options.httpHeaderTimeoutSeconds * 1000,
+        idleMs: options.httpIdleTimeoutSeconds * 1000,
+      },
+      logger: logger.with({ component: "broker" }),
+      onError: (e) => {
+        logger.error("broker handler failed", { error: e });
+        return new Response("Internal error\n", { status: 500 });
+      },
+    }, broker.handler);
+  } catch (e) {
+    broker.close();
+    await supervisor.stop();
+    throw e;
+  }
+  const host = http.addr.hostname.includes(":") ? `[${http.addr.hostname}]` : http.addr.hostname;
+  const brokerUrl = `http://${host}:${http.addr.port}`;
+  logger.info("broker listening", { url: `${brokerUrl}/mcp` });
 
   let router: RunningRouter | undefined;
   if (options.routerAddress !== "off") {
@@ -142,27 +172,51 @@ export async function startGateway(
         sessions,
       });
     } catch (e) {
-      abort.abort();
+      broker.close();
+      await http.drain(0);
       await supervisor.stop();
-      throw new Error(`cannot start the router on ${options.routerAddress}: ${(e as Error).message}`);
+      const message = (e as Error).message;
+      throw new Error(
+        /EADDRINUSE/.test(message)
+          ? `cannot listen on ${options.routerAddress} for the router (--mcp-router-address): the address is already in use (another process listens there; pick another with its flag)`
+          : `cannot start the router on ${options.routerAddress} (--mcp-router-address): ${message}`,
+      );
     }
   }
 
   watchConfigFile(configPath, log, abort.signal);
   const sweeper = setInterval(() => broker.sweepExpired(), 30_000);
 
+  let stopping: Promise<ShutdownReport> | undefined;
+  const shutdown = ({ delayMs = 0, graceMs }: { delayMs?: number; graceMs: number }) =>
+    stopping ??= (async () => {
+      broker.stopReadiness();
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      const started = Date.now();
+      broker.endStreams();
+      const [{ remaining }] = await Promise.all([http.drain(graceMs), router?.close(graceMs)]);
+      clearInterval(sweeper);
+      // Calls are done (or cut): their backend sessions can go, but those whose latest call went through
+      // Envoy (its answer may still be streaming there). Bounded, so a dead backend cannot hold us.
+      const left = Math.max(started + graceMs - Date.now(), 1_000);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const closing = broker.closeBackendSessions(await router?.routedBackendSessions());
+      await Promise.race([closing, new Promise((r) => timer = setTimeout(r, left))]);
+      clearTimeout(timer);
+      broker.close();
+      abort.abort();
+      await supervisor.stop();
+      audit?.close();
+      return { connectionsCut: remaining, tookMs: Date.now() - started };
+    })();
+
   return {
     brokerUrl,
     routerPort: router?.port,
     context,
+    shutdown,
     async close() {
-      clearInterval(sweeper);
-      broker.close();
-      await router?.close();
-      abort.abort();
-      await supervisor.stop();
-      await server.finished;
-      audit?.close();
+      await shutdown({ graceMs: 2_000 });
     },
   };
 }

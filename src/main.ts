@@ -19,21 +19,38 @@ async function main(): Promise<number> {
   const options = cli.options;
   const logger = createLogger(options.logLevel, options.logFormat);
   const stop = new AbortController();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => stop.abort());
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      if (!stop.signal.aborted) return stop.abort(signal);
+      // A second signal while draining: the operator wants out now.
+      logger.warn(`${signal} again: exiting without waiting for calls in flight`);
+      Deno.exit(1);
+    });
+  }
 
   if (options.controller) {
     const { runController } = await import("./controller/mod.ts");
+    const { KubeConfigError } = await import("./controller/kube_client.ts");
     const { InMemoryEventLog } = await import("./events/log.ts");
-    await runController({
-      kubeconfig: options.kubeconfig,
-      namespace: options.namespace,
-      healthAddress: options.healthAddress,
-      metricsAddress: options.metricsAddress,
-      brokerStatusUrl: options.brokerStatusUrl,
-      log: new InMemoryEventLog(),
-      logger: logger.with({ component: "controller" }),
-      signal: stop.signal,
-    });
+    try {
+      await runController({
+        kubeconfig: options.kubeconfig,
+        namespace: options.namespace,
+        healthAddress: options.healthAddress,
+        metricsAddress: options.metricsAddress,
+        brokerStatusUrl: options.brokerStatusUrl,
+        log: new InMemoryEventLog(),
+        logger: logger.with({ component: "controller" }),
+        signal: stop.signal,
+      });
+    } catch (e) {
+      // A missing or unreadable kubeconfig is a usage error: one line, exit 2, no stack trace.
+      if (e instanceof KubeConfigError) {
+        console.error(`error: ${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
     return 0;
   }
 
@@ -45,8 +62,16 @@ async function main(): Promise<number> {
     return 1;
   }
   await new Promise((resolve) => stop.signal.addEventListener("abort", resolve));
-  logger.info("shutting down");
-  await gateway.close();
+  logger.info("shutting down: /readyz answers 503; then no new connections, and calls in flight may finish", {
+    signal: stop.signal.reason,
+    delaySeconds: options.shutdownDelaySeconds,
+    graceSeconds: options.shutdownGraceSeconds,
+  });
+  const report = await gateway.shutdown({
+    delayMs: options.shutdownDelaySeconds * 1000,
+    graceMs: options.shutdownGraceSeconds * 1000,
+  });
+  logger.info("stopped", { tookMs: report.tookMs, connectionsCut: report.connectionsCut });
   return 0;
 }
 

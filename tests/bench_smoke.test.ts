@@ -2,7 +2,9 @@
  * The bench's own measuring tools, checked against a real server: percentiles, the raw JSON-RPC client,
  * and the load generators counting a wrong answer as an error (a fast wrong answer must never look good).
  */
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { startFastEcho } from "./servers/fast_echo.ts";
 import { echoCall, runConcurrent, runSequential } from "../bench/load.ts";
 import { renderMarkdown } from "../bench/report.ts";
@@ -44,4 +46,44 @@ Deno.test("bench report: a failed run says so, and a missed target is marked", (
   });
   assert(md.includes("**Errors (the run failed):**"));
   assert(md.includes("| Router decisions | ≥ 10,000 /s | 10 /s | **no** |"));
+});
+
+Deno.test("a quick bench run leaves the published results as they are", async () => {
+  const published = ["results.json", "results.md"].map((f) =>
+    fileURLToPath(new URL(`../bench/${f}`, import.meta.url))
+  );
+  const before = await Promise.all(published.map((p) => Deno.readTextFile(p)));
+  // Scenario 5 alone: the cheapest one, still a whole run with its report written.
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      fileURLToPath(new URL("../bench/run.ts", import.meta.url)),
+      "--quick",
+      "--only=5",
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const log = new TextDecoder().decode(stderr);
+  assertEquals(code, 0, log);
+  const after = await Promise.all(published.map((p) => Deno.readTextFile(p)));
+  // Put them back if a run rewrote them, so even a failing run leaves the checkout as it was.
+  await Promise.all(
+    published.map((p, i) => after[i] === before[i] ? undefined : Deno.writeTextFile(p, before[i])),
+  );
+  assertEquals(after, before, "the published results were rewritten");
+  const written = /--- wrote (\S+)\/results\.md/.exec(log)?.[1];
+  assert(written, log);
+  const repo = fileURLToPath(new URL("..", import.meta.url));
+  assert(
+    isAbsolute(written) && !resolve(written).startsWith(repo),
+    `results written inside the checkout: ${written}`,
+  );
+  try {
+    assertMatch(await Deno.readTextFile(`${written}/results.md`), /sessions/i);
+  } finally {
+    await Deno.remove(written, { recursive: true });
+  }
 });

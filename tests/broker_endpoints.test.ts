@@ -154,7 +154,7 @@ Deno.test("an invalid config at startup stops the process, naming the field and 
   });
   assertEquals(code, 1, output);
   assertMatch(output, /invalid configuration/);
-  assertMatch(output, /servers\[0\]\.url/);
+  assertMatch(output, /servers\[broken\]\.url/);
   assert(!/broker listening/.test(output), output);
 });
 

@@ -75,7 +75,10 @@ Deno.test("config hot reload drives tools and list_changed", async (t) => {
     await gw.writeConfig("servers:\n  - name: broken\n    url: not-a-url\n");
     await waitFor(async () => (await gw.status()).config.lastRejection, "rejection reported");
     const status = await gw.status();
-    assert(/servers\[0\]\.url/.test(status.config.lastRejection.reason), status.config.lastRejection.reason);
+    assert(
+      /servers\[broken\]\.url/.test(status.config.lastRejection.reason),
+      status.config.lastRejection.reason,
+    );
     assert(/config rejected/.test(gw.logs()));
     assertEquals(await toolNames(client.client), toolsBefore);
     const result = await client.client.callTool({ name: "a_echo", arguments: { message: "still" } });

@@ -61,7 +61,14 @@ Deno.test("every manifest is valid YAML with apiVersion, kind and name; kustomiz
   }
   const broker = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "mcp-broker-router")!;
   const container = broker.spec.template.spec.containers[0];
-  assertEquals(container.args, ["--mcp-gateway-config", "/etc/mcp-gateway/config/config.yaml"]);
+  assertEquals(container.args, [
+    "--mcp-gateway-config",
+    "/etc/mcp-gateway/config/config.yaml",
+    "--shutdown-delay",
+    "5",
+  ]);
+  // Kubernetes must wait longer than the delay and the default --shutdown-grace (30 s) before SIGKILL.
+  assert(broker.spec.template.spec.terminationGracePeriodSeconds > 35);
   assertEquals(container.ports.map((p: Doc) => p.containerPort), [8080, 50051]);
   assertEquals(container.volumeMounts.map((m: Doc) => m.mountPath), [
     "/etc/mcp-gateway/config",

@@ -7,7 +7,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { freePort } from "./helpers/ports.ts";
 import { drain, readUntil } from "./helpers/streams.ts";
 import { connectClient } from "./helpers/mcp_client.ts";
-import { brokerUrlFromLog, clientUrl } from "../scripts/demo.ts";
+import { brokerUrlFromLog, clientUrl, gatewayArgs } from "../scripts/demo.ts";
 
 const DEMO = new URL("../scripts/demo.ts", import.meta.url).pathname;
 
@@ -31,6 +31,17 @@ Deno.test("demo: reads the broker URL from text and JSON log lines", () => {
   );
   assertEquals(brokerUrlFromLog("router listening address=0.0.0.0:50051"), undefined);
   assertEquals(clientUrl("http://0.0.0.0:8080/mcp"), "http://127.0.0.1:8080/mcp");
+});
+
+Deno.test("demo: the broker listens on loopback unless an address is given", () => {
+  assertEquals(gatewayArgs(["--log-level", "debug"]), [
+    "--mcp-broker-address",
+    "127.0.0.1:8080",
+    "--log-level",
+    "debug",
+  ]);
+  assertEquals(gatewayArgs(["--mcp-broker-address=0.0.0.0:9"]), ["--mcp-broker-address=0.0.0.0:9"]);
+  assertEquals(gatewayArgs(["--mcp-broker-public-address", ":9"]), ["--mcp-broker-public-address", ":9"]);
 });
 
 Deno.test("demo: starts servers and gateway, prints a working MCP URL, stops everything on SIGTERM", async () => {

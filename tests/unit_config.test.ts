@@ -53,13 +53,13 @@ Deno.test("credentials resolve from a file or an environment variable", () => {
 
 Deno.test("invalid files are rejected with the field and the problem", () => {
   const cases: [string, RegExp][] = [
-    ["servers:\n  - name: a\n    url: ftp://a\n", /servers\[0\]\.url: must be an http/],
+    ["servers:\n  - name: a\n    url: ftp://a\n", /servers\[a\]\.url: must be an http/],
     [
       "servers:\n  - name: a\n    url: http://a\n  - name: a\n    url: http://b\n",
       /servers\[1\]\.name: duplicate server name "a"/,
     ],
-    ["servers:\n  - name: a\n    url: http://a\n    toolPrefix: 'bad prefix'\n", /servers\[0\]\.toolPrefix/],
-    ["servers:\n  - name: a\n    url: http://a\n    enabled: maybe\n", /servers\[0\]\.enabled/],
+    ["servers:\n  - name: a\n    url: http://a\n    toolPrefix: 'bad prefix'\n", /servers\[a\]\.toolPrefix/],
+    ["servers:\n  - name: a\n    url: http://a\n    enabled: maybe\n", /servers\[a\]\.enabled/],
     ["servers:\n  - name: a\n    url: http://a\n    colour: red\n", /colour/],
     ["servers: [\n", /not valid YAML/],
     ["- just\n- a list\n", /must be a mapping/],
@@ -105,4 +105,42 @@ Deno.test("CLI: seed flags and defaults, reference spellings, strict unknown fla
   const bad = parseCli(["--mcp-check-interval", "0"], env);
   assert(!bad.ok && !bad.help);
   assertMatch(bad.error, /--mcp-check-interval must be greater than 0/);
+});
+
+Deno.test("an empty, whitespace-only or comment-only file is rejected; `servers: []` is accepted", () => {
+  for (const text of ["", "   \n\n", "# servers will come later\n", "---\n"]) {
+    const result = parseConfig(text, creds);
+    assert(!result.ok, JSON.stringify(text));
+    assertMatch(result.reason, /empty.*servers: \[\]/);
+  }
+  const none = parseConfig("servers: []\n", creds);
+  assert(none.ok);
+  assertEquals(none.config.servers, []);
+});
+
+Deno.test("errors name a server by its name, and a YAML error reads as a whole sentence", () => {
+  const reason = (text: string) => {
+    const result = parseConfig(text, creds);
+    assert(!result.ok, text);
+    return result.reason;
+  };
+  assertEquals(
+    reason("servers:\n  - name: weather\n    url: http://w\n  - name: calendar\n    url: ftp://c\n"),
+    "servers[calendar].url: must be an http:// or https:// URL",
+  );
+  assertEquals(
+    reason("servers:\n  - name: team a/weather\n    url: nope\n"),
+    'servers["team a/weather"].url: must be an http:// or https:// URL',
+  );
+  // No name, or a duplicated one: the index is what tells them apart.
+  assertMatch(reason("servers:\n  - url: http://a\n"), /^servers\[0\]\.name: /);
+  assertMatch(
+    reason("servers:\n  - {name: w, url: 'http://a', credentialEnv: MISSING}\n"),
+    /^servers\[w\]\.credentialEnv/,
+  );
+  assertEquals(
+    reason("servers:\n  - name: a\n   url: http://a\n"),
+    'not valid YAML at line 3, column 1: Sequence item without - indicator (the line reads "url: http://a")',
+  );
+  assert(!reason("servers: [\n").endsWith(":"), "a sentence, not a cut-off line");
 });

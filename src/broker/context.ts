@@ -14,6 +14,8 @@ import type { TokenService } from "../session/tokens.ts";
 export interface BrokerOptions extends OriginPolicy {
   /** Largest accepted POST body; larger ones get 413. */
   maxBodyBytes: number;
+  /** A POST body must arrive within this many ms (0: no deadline); slower ones get 408. */
+  bodyTimeoutMs: number;
   /** Keep-alive comment period on GET streams, so idle proxies do not cut them. */
   keepAliveMs: number;
   /** GET streams one session may hold open at once. */

@@ -1,12 +1,17 @@
 /**
  * `/debug/events` and `/debug/projections`: the recent log and each projection's state, so "why is tool X
- * routed to Y?" is answered from the facts. Credentials are redacted before anything leaves the process.
+ * routed to Y?" is answered from the facts. Credentials, and the secrets people put in server URLs (userinfo,
+ * query values), are redacted before anything leaves the process.
  */
 import type { EventLog } from "../events/log.ts";
+import { redactPath, redactUrlsIn } from "../observe/redact.ts";
 
-/** JSON replacer: Maps become objects, credentials become "[redacted]". */
+/** JSON replacer: Maps become objects, credentials become "[redacted]", URLs lose userinfo and query values. */
 function replacer(key: string, value: unknown): unknown {
   if (key === "credential" && typeof value === "string") return "[redacted]";
+  // A route's `path` is the URL's path and query, as the router sets `:path`.
+  if (key === "path" && typeof value === "string") return redactPath(value);
+  if (typeof value === "string") return redactUrlsIn(value);
   if (value instanceof Map) return Object.fromEntries(value);
   if (value instanceof Set) return [...value];
   return value;

@@ -43,7 +43,7 @@ export function createMcpEndpoint(
       await req.body?.cancel();
       throw new GatewayError("not-acceptable", acceptProblem);
     }
-    const text = await readBody(req, ctx.options.maxBodyBytes).catch((e) => {
+    const text = await readBody(req, ctx.options.maxBodyBytes, ctx.options.bodyTimeoutMs).catch((e) => {
       if (e instanceof GatewayError) throw e;
       // The client went away (or broke the connection) mid-body: its business, not a gateway error.
       ctx.logger.info("request body not read", { error: e });

@@ -21,6 +21,12 @@ export interface Broker {
   binder: BackendBinder;
   /** Ends every session whose token has expired (their backend sessions too). */
   sweepExpired(now?: number): void;
+  /** The first step of a graceful shutdown: `/readyz` answers 503 from now on, so no new work is sent here. */
+  stopReadiness(): void;
+  /** Ends every client's GET stream cleanly, so its connection can close (shutdown, once new work stopped). */
+  endStreams(): void;
+  /** DELETEs the backend sessions of every open gateway session but `keep` (the last step of a shutdown). */
+  closeBackendSessions(keep?: ReadonlySet<string>): Promise<void>;
   close(): void;
 }
 
@@ -50,6 +56,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       new Relay(ctx.store, ctx.logger, event.session, server, binding),
     );
   });
+  let draining = false;
 
   const handler = async (req: Request, info?: { remoteAddr: Deno.Addr }): Promise<Response> => {
     const url = new URL(req.url);
@@ -63,10 +70,12 @@ export function createBroker(ctx: BrokerContext): Broker {
     }
     if (path === "/status" || path === "/status/") return handleStatus(ctx, req, undefined);
     if (path.startsWith("/status/")) {
-      return handleStatus(ctx, req, decodeURIComponent(path.slice("/status/".length)));
+      return handleStatus(ctx, req, path.slice("/status/".length));
     }
     if (path === "/healthz") return new Response("ok\n");
-    if (path === "/readyz") return readiness(ctx);
+    if (path === "/readyz") {
+      return draining ? new Response("shutting down\n", { status: 503 }) : readiness(ctx);
+    }
     if (path === "/metrics") return await ctx.metrics.render();
     // The log names sessions and backend sessions: for operators on the host (or a port-forward), not the
     // public route Envoy sends every other path to.
@@ -101,6 +110,20 @@ export function createBroker(ctx: BrokerContext): Broker {
           ctx.log.append({ type: "SessionClosed", session: id, reason: "expired", expiresAt });
         }
       }
+    },
+    stopReadiness() {
+      draining = true;
+    },
+    endStreams() {
+      unsubscribe();
+      streams.close();
+      hub.close();
+    },
+    async closeBackendSessions(keep = new Set<string>()) {
+      const servers = ctx.upstreams.state.servers;
+      await Promise.all(
+        [...ctx.sessions.state.open.keys()].map((id) => binder.closeAll(id, servers, keep)),
+      );
     },
     close() {
       unsubscribe();

@@ -2,6 +2,7 @@
  * `/status` and `/status/<name>`: per-server health in the reference gateway's JSON shape (so its
  * dashboards and the controller keep working), plus why a server is not ready and any tool conflicts.
  */
+import { redactUrl, redactUrlsIn } from "../observe/redact.ts";
 import type { UpstreamState } from "../routing/upstreams.ts";
 import type { BrokerContext } from "./context.ts";
 
@@ -33,13 +34,13 @@ function serverStatus(ctx: BrokerContext, s: UpstreamState) {
   return {
     id: `${s.config.name}:${s.config.toolPrefix}:${s.config.hostname}`,
     name: s.config.name,
-    url: s.config.url,
+    url: redactUrl(s.config.url),
     hostname: s.config.hostname,
     toolPrefix: s.config.toolPrefix,
     enabled: s.config.enabled,
     status: s.status,
     ready: s.status === "ready",
-    message: describe(s),
+    message: redactUrlsIn(describe(s)),
     lastValidated: new Date(s.lastChange || Date.now()).toISOString(),
     totalTools: s.tools.length,
     totalPrompts: s.prompts.length,
@@ -48,18 +49,30 @@ function serverStatus(ctx: BrokerContext, s: UpstreamState) {
     protocolVersion: s.protocolVersion,
     serverInfo: s.serverInfo,
     lastError: s.lastError
-      ? { stage: s.lastError.stage, reason: s.lastError.reason, at: new Date(s.lastError.at).toISOString() }
+      ? {
+        stage: s.lastError.stage,
+        reason: redactUrlsIn(s.lastError.reason),
+        at: new Date(s.lastError.at).toISOString(),
+      }
       : undefined,
     consecutiveFailures: s.consecutiveFailures,
     toolConflicts: conflicts,
   };
 }
 
-export function handleStatus(ctx: BrokerContext, req: Request, name: string | undefined): Response {
+/** `encodedName` is the path segment after `/status/`, still percent-encoded. */
+export function handleStatus(ctx: BrokerContext, req: Request, encodedName: string | undefined): Response {
   if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: CORS });
   const headers = { ...CORS, "content-type": "application/json" };
   if (req.method !== "GET" && req.method !== "HEAD") {
     return Response.json({ error: "Method not allowed. Supported methods: GET" }, { status: 405, headers });
+  }
+  const name = decodeSegment(encodedName);
+  if (name === null) {
+    return Response.json(
+      { error: "Bad request: the server name in the path is not valid percent-encoding" },
+      { status: 400, headers },
+    );
   }
   const state = ctx.upstreams.state;
   if (name) {
@@ -89,10 +102,24 @@ export function handleStatus(ctx: BrokerContext, req: Request, name: string | un
       source: state.configSource,
       digest: state.configDigest,
       lastRejection: state.lastRejection
-        ? { ...state.lastRejection, at: new Date(state.lastRejection.at).toISOString() }
+        ? {
+          ...state.lastRejection,
+          reason: redactUrlsIn(state.lastRejection.reason),
+          at: new Date(state.lastRejection.at).toISOString(),
+        }
         : undefined,
     },
     openSessions: ctx.sessions.state.open.size,
     timestamp: new Date().toISOString(),
   }, { headers });
+}
+
+/** A path segment decoded, or null when it is not valid percent-encoding (`%`, `%ZZ`, a broken UTF-8 byte). */
+function decodeSegment(segment: string | undefined): string | undefined | null {
+  if (segment === undefined) return undefined;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
 }

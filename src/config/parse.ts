@@ -39,16 +39,46 @@ function normalize(raw: unknown): unknown {
   return top;
 }
 
-/** Formats zod issues as `servers[1].url: must be an http:// or https:// URL`. */
-export function describeIssues(error: z.ZodError): string {
+/**
+ * How a message names `servers[i]`: by its name when it has a unique one (`servers[weather]`), since that is
+ * what the reader searches the file for; by its index otherwise.
+ */
+export function serverLabel(servers: unknown, i: number): string {
+  const list = Array.isArray(servers) ? servers : [];
+  const name = (list[i] as { name?: unknown } | undefined)?.name;
+  if (typeof name !== "string" || !name.trim()) return `servers[${i}]`;
+  const unique = list.filter((s) => (s as { name?: unknown })?.name === name).length === 1;
+  if (!unique) return `servers[${i}]`;
+  return /^[\w./-]+$/.test(name) ? `servers[${name}]` : `servers[${JSON.stringify(name)}]`;
+}
+
+/** Formats zod issues as `servers[weather].url: must be an http:// or https:// URL`. */
+export function describeIssues(error: z.ZodError, input?: unknown): string {
+  const servers = (input as { servers?: unknown } | undefined)?.servers;
   return error.issues.map((issue) => {
-    const path = issue.path.reduce<string>(
-      (acc, part) =>
-        typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part),
-      "",
-    );
+    const path = issue.path.reduce<string>((acc, part, i) => {
+      if (typeof part !== "number") return acc ? `${acc}.${String(part)}` : String(part);
+      return i === 1 && acc === "servers" ? serverLabel(servers, part) : `${acc}[${part}]`;
+    }, "");
     return `${path || "(root)"}: ${issue.message}`;
   }).join("; ");
+}
+
+/**
+ * A YAML syntax error in one line: where, what, and the line itself. The library's message ends in a colon
+ * followed by a code frame on the next lines, so its first line alone reads as if cut off.
+ */
+function describeYamlError(e: unknown, text: string): string {
+  const error = e as { message?: string; linePos?: { line: number; col: number }[] };
+  const what = String(error.message ?? e).split("\n")[0].replace(/\s+at line \d+, column \d+:?\s*$/, "")
+    .replace(/:\s*$/, "");
+  const pos = error.linePos?.[0];
+  if (!pos) return `not valid YAML: ${what}`;
+  const line = text.split(/\r?\n/)[pos.line - 1]?.trim() ?? "";
+  const shown = line
+    ? ` (the line reads ${JSON.stringify(line.length > 80 ? `${line.slice(0, 77)}...` : line)})`
+    : "";
+  return `not valid YAML at line ${pos.line}, column ${pos.col}: ${what}${shown}`;
 }
 
 /** Stable digest of a config, so "did it change?" is a string compare. */
@@ -56,19 +86,28 @@ export function configDigest(config: GatewayConfig): string {
   return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 16);
 }
 
+/**
+ * An empty file is what an editor's truncate-then-write leaves for a moment, so it is never taken to mean
+ * "no servers": serving nothing must be written explicitly.
+ */
+export const EMPTY_FILE_REASON =
+  "the file is empty (only whitespace or comments); write `servers: []` to serve no servers";
+
 /** Parses YAML (or JSON) config text. `baseDir` anchors relative credentialFile paths. */
 export function parseConfig(text: string, resolver: CredentialResolver, baseDir = "."): ParseResult {
   let raw: unknown;
   try {
-    raw = parseYaml(text) ?? {};
+    raw = parseYaml(text);
   } catch (e) {
-    return { ok: false, reason: `not valid YAML: ${(e as Error).message.split("\n")[0]}` };
+    return { ok: false, reason: describeYamlError(e, text) };
   }
+  if (raw === null || raw === undefined) return { ok: false, reason: EMPTY_FILE_REASON };
   if (typeof raw !== "object" || Array.isArray(raw)) {
     return { ok: false, reason: "(root): must be a mapping with a 'servers' list" };
   }
-  const parsed = GatewayConfigSchema.safeParse(normalize(raw));
-  if (!parsed.success) return { ok: false, reason: describeIssues(parsed.error) };
+  const input = normalize(raw);
+  const parsed = GatewayConfigSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, reason: describeIssues(parsed.error, input) };
   const servers: ServerConfig[] = [];
   for (const [i, server] of parsed.data.servers.entries()) {
     let credential = server.credential;
@@ -83,12 +122,17 @@ export function parseConfig(text: string, resolver: CredentialResolver, baseDir 
         if (credential === undefined) {
           return {
             ok: false,
-            reason: `servers[${i}].credentialEnv: environment variable ${server.credentialEnv} is not set`,
+            reason: `${
+              serverLabel(parsed.data.servers, i)
+            }.credentialEnv: environment variable ${server.credentialEnv} is not set`,
           };
         }
       }
     } catch (e) {
-      return { ok: false, reason: `servers[${i}].credentialFile: cannot read: ${(e as Error).message}` };
+      return {
+        ok: false,
+        reason: `${serverLabel(parsed.data.servers, i)}.credentialFile: cannot read: ${(e as Error).message}`,
+      };
     }
     servers.push({ ...server, credential, hostname: server.hostname ?? new URL(server.url).host });
   }

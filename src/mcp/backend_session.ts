@@ -5,6 +5,7 @@
  */
 import { GATEWAY_INFO, isSupportedProtocolVersion } from "./protocol.ts";
 import { parseSse } from "./sse.ts";
+import { redactUrlsIn } from "../observe/redact.ts";
 
 export interface BackendInitOptions {
   /** Where to POST: the server's URL, or the gateway's private host plus the server's path. */
@@ -25,10 +26,13 @@ export interface BackendSession {
   protocolVersion: string;
 }
 
-/** Why a backend session could not be opened; `status` is the backend's HTTP status when it answered. */
+/**
+ * Why a backend session could not be opened; `status` is the backend's HTTP status when it answered. The
+ * message reaches clients (502 bodies), so URLs in it are redacted.
+ */
 export class BackendInitError extends Error {
   constructor(message: string, readonly status?: number) {
-    super(message);
+    super(redactUrlsIn(message));
   }
 }
 

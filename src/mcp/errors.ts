@@ -2,6 +2,7 @@
  * Every error the gateway answers with, as a value: the HTTP status and JSON-RPC code live here, in one
  * place, so the broker and the router (Envoy immediate responses) say the same thing for the same problem.
  */
+import { redactUrlsIn } from "../observe/redact.ts";
 import { RpcCode } from "./protocol.ts";
 
 export type GatewayErrorKind =
@@ -15,6 +16,7 @@ export type GatewayErrorKind =
   | "missing-session"
   | "invalid-session"
   | "body-too-large"
+  | "request-timeout"
   | "content-type"
   | "not-acceptable"
   | "upstream-unavailable"
@@ -39,6 +41,8 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "missing-session": { status: 400, code: RpcCode.InvalidRequest },
   "invalid-session": { status: 404, code: RpcCode.InvalidRequest },
   "body-too-large": { status: 413, code: RpcCode.InvalidRequest },
+  // The body did not arrive within --http-body-timeout.
+  "request-timeout": { status: 408, code: RpcCode.InvalidRequest },
   "content-type": { status: 415, code: RpcCode.InvalidRequest },
   "not-acceptable": { status: 406, code: RpcCode.InvalidRequest },
   "upstream-unavailable": { status: 502, code: RpcCode.InternalError },
@@ -75,7 +79,8 @@ export class GatewayError extends Error {
     readonly rawId: string = "null",
     readonly details: GatewayErrorDetails = {},
   ) {
-    super(message);
+    // Messages often carry a backend's error (fetch names the URL it failed on): URLs are redacted here, once.
+    super(redactUrlsIn(message));
     this.status = MAPPING[kind].status;
     this.code = MAPPING[kind].code;
   }

@@ -1,7 +1,9 @@
 /**
  * Structured logging: `key=value` text for people, one JSON object per line for log pipelines
- * (`--log-format json`). Written to stderr so stdout stays free for tools that pipe the gateway.
+ * (`--log-format json`). Written to stderr so stdout stays free for tools that pipe the gateway. Every URL in
+ * a line is redacted (userinfo, query values), so no edge has to remember to.
  */
+import { redactUrlsIn } from "./redact.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
@@ -25,6 +27,12 @@ function textValue(value: unknown): string {
   return /[\s"=]/.test(s ?? "") ? JSON.stringify(s) : String(s);
 }
 
+/** JSON replacer for log lines: Errors as their message, every string with its URLs redacted. */
+function jsonValue(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return redactUrlsIn(value.message);
+  return typeof value === "string" ? redactUrlsIn(value) : value;
+}
+
 export function createLogger(
   level: LogLevel = "info",
   format: LogFormat = "text",
@@ -35,15 +43,12 @@ export function createLogger(
     if (ORDER[lvl] < ORDER[level]) return;
     const all = { ...base, ...fields };
     if (format === "json") {
-      write(JSON.stringify(
-        { time: new Date().toISOString(), level: lvl, msg, ...all },
-        (_k, v) => v instanceof Error ? v.message : v,
-      ));
+      write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...all }, jsonValue));
     } else {
       const rest = Object.entries(all).filter(([, v]) => v !== undefined).map(([k, v]) =>
         `${k}=${textValue(v)}`
       );
-      write([new Date().toISOString(), lvl.toUpperCase().padEnd(5), msg, ...rest].join(" "));
+      write(redactUrlsIn([new Date().toISOString(), lvl.toUpperCase().padEnd(5), msg, ...rest].join(" ")));
     }
   };
   return {

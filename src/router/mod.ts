@@ -43,7 +43,16 @@ export interface RouterOptions {
 
 export interface RunningRouter {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting ext_proc streams and lets open ones finish; after `graceMs` (default 2 s) the rest are
+   * cut. Open streams are requests Envoy is still processing (a long SSE response keeps its stream open).
+   */
+  close(graceMs?: number): Promise<void>;
+  /**
+   * Backend sessions that carried a session's latest call through Envoy. Its answer streams from the backend
+   * through Envoy without passing the gateway, so a shutdown must not DELETE them under it.
+   */
+  routedBackendSessions(): Promise<Set<string>>;
 }
 
 export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
@@ -71,10 +80,14 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   logger.info("router listening", { address: `${host}:${port}` });
   return {
     port,
-    close: () =>
+    async routedBackendSessions() {
+      const latest = await Promise.all([...o.sessions.state.open.keys()].map((id) => o.store.latestCall(id)));
+      return new Set(latest.filter((c) => c?.viaEnvoy && c.backendSession).map((c) => c!.backendSession));
+    },
+    close: (graceMs = 2_000) =>
       new Promise<void>((resolve) => {
         // In-flight streams (long SSE responses) would hold a graceful shutdown open forever.
-        const timer = setTimeout(() => server.forceShutdown(), 2_000);
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();

@@ -16,9 +16,23 @@ export interface Mutation {
   body?: string;
 }
 
+/**
+ * Header values carry what clients chose (a JSON-RPC method name may be anything); Envoy fails the whole
+ * request (500) on a mutation whose value holds a control character, so those are percent-encoded.
+ */
+export function headerValue(value: string): string {
+  // A control character is one below space other than tab, or DEL.
+  let out = "";
+  for (const c of value) {
+    const code = c.charCodeAt(0);
+    out += (code < 0x20 && code !== 0x09) || code === 0x7f ? `%${code.toString(16).padStart(2, "0")}` : c;
+  }
+  return out;
+}
+
 function common(m: Mutation): CommonResponse {
   const response: CommonResponse = {};
-  const set = Object.entries(m.set ?? {}).map(([k, v]) => rawHeader(k, v));
+  const set = Object.entries(m.set ?? {}).map(([k, v]) => rawHeader(k, headerValue(v)));
   if (set.length || m.remove?.length) {
     response.header_mutation = { set_headers: set, remove_headers: m.remove ?? [] };
   }

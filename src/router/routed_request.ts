@@ -180,7 +180,7 @@ export async function handleRoutedRequest(
 }
 
 function callRoute(server: string, binding: BackendBinding): CallRoute {
-  return { server, backendSession: binding.id, protocolVersion: binding.protocolVersion };
+  return { server, backendSession: binding.id, protocolVersion: binding.protocolVersion, viaEnvoy: true };
 }
 
 /**

@@ -117,13 +117,22 @@ export class BackendBinder {
     }));
   }
 
-  /** Ends every backend session of a gateway session (DELETE, expiry, shutdown); best effort. */
-  closeAll(session: string, servers: ReadonlyMap<string, { config: ServerConfig }>): Promise<void> {
+  /**
+   * Ends every backend session of a gateway session (DELETE, expiry, shutdown) but those in `keep`; best
+   * effort.
+   */
+  closeAll(
+    session: string,
+    servers: ReadonlyMap<string, { config: ServerConfig }>,
+    keep?: ReadonlySet<string>,
+  ): Promise<void> {
     const backends = this.sessions.state.open.get(session)?.backends;
     if (!backends) return Promise.resolve();
     const closing = [...backends].map(([name, binding]) => {
       const server = servers.get(name)?.config;
-      return server && binding.id ? close(server, binding).catch(() => {}) : undefined;
+      return server && binding.id && !keep?.has(binding.id)
+        ? close(server, binding).catch(() => {})
+        : undefined;
     });
     return Promise.all(closing).then(() => {});
   }

@@ -15,6 +15,8 @@ export interface CallRoute {
   /** Backend `mcp-session-id` ("" for a stateless backend). */
   backendSession: string;
   protocolVersion: string;
+  /** Set when Envoy carries the call (the router routed it): its end is not seen by the gateway. */
+  viaEnvoy?: boolean;
 }
 
 /** A request a backend sent to a client, relayed under a gateway id. */

@@ -28,6 +28,7 @@ import type {
 import { REQUEST_CAPABILITIES, type RequestCapability } from "../mcp/client_capabilities.ts";
 import { GATEWAY_INFO, isSupportedProtocolVersion } from "../mcp/protocol.ts";
 import type { Logger } from "../observe/log.ts";
+import { redactUrlsIn } from "../observe/redact.ts";
 import { backoffDelay, type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
 import { listAll } from "./discovery.ts";
 
@@ -50,13 +51,18 @@ export const DISCOVERY_CAPABILITIES: Record<RequestCapability, Record<string, un
 
 type Stage = "connect" | "initialize" | "validate" | "list" | "ping" | "transport";
 
-/** `fetch failed` says nothing; its cause ("Connection refused", a DNS error…) is what an operator needs. */
+/**
+ * `fetch failed` says nothing; its cause ("Connection refused", a DNS error…) is what an operator needs.
+ * Errors name the URL they failed on; its secrets are redacted here, before the reason becomes an event.
+ */
 export function describeError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
+  if (!(e instanceof Error)) return redactUrlsIn(String(e));
   const cause = (e as { cause?: unknown }).cause;
-  return cause instanceof Error && !e.message.includes(cause.message)
-    ? `${e.message}: ${cause.message}`
-    : e.message;
+  return redactUrlsIn(
+    cause instanceof Error && !e.message.includes(cause.message)
+      ? `${e.message}: ${cause.message}`
+      : e.message,
+  );
 }
 
 class StageError extends Error {

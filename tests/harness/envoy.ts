@@ -466,7 +466,8 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
       h.delete("accept-encoding"); // fetch decodes bodies itself; keep the client's encoding out of it
       try {
         const method = headers.get(":method") ?? req.method;
-        res = await fetch(new URL(upstreamPath, upstream), {
+        // `:path` is appended to the cluster's origin as it is: "//mcp" is a path, not a host.
+        res = await fetch(`${upstream}${upstreamPath.startsWith("/") ? "" : "/"}${upstreamPath}`, {
           method,
           headers: h,
           body: method === "GET" || method === "HEAD" || body.length === 0 ? undefined : body,

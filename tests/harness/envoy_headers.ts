@@ -4,8 +4,12 @@
  */
 import type { HeaderMap, HeaderMutation } from "../../src/router/proto.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/**
+ * Header values are bytes on the wire, and Envoy hands them to a processor as they are. Deno's `Headers`
+ * hold them as byte strings (one char per byte), so they cross to and from `raw_value` byte for byte.
+ */
+const bytesOf = (value: string) => Uint8Array.from(value, (c) => c.charCodeAt(0) & 0xff);
+const byteString = (bytes: Uint8Array) => Array.from(bytes, (b) => String.fromCharCode(b)).join("");
 
 /** Ordered header list with lower-case names, as Envoy's HeaderMap. */
 export class HeaderList {
@@ -38,7 +42,7 @@ export class HeaderList {
   }
   /** As Envoy sends them to a processor: every value in `raw_value`, never `value` (rule 2). */
   toHeaderMap(): HeaderMap {
-    return { headers: this.entries.map(([key, v]) => ({ key, raw_value: encoder.encode(v) })) };
+    return { headers: this.entries.map(([key, v]) => ({ key, raw_value: bytesOf(v) })) };
   }
   /** Regular (non-pseudo) headers, minus hop-by-hop ones, for an HTTP/1.1 hop. */
   toHeaders(drop: ReadonlySet<string> = HOP_BY_HOP): Headers {
@@ -136,7 +140,7 @@ export function applyHeaderMutation(
     if (!hasRaw && header.value) {
       warnings.push(`${name}: only \`value\` set; Envoy reads raw_value, so the value is empty`);
     }
-    const value = hasRaw ? decoder.decode(header.raw_value) : "";
+    const value = hasRaw ? byteString(header.raw_value!) : "";
     if (/[\r\n\0]/.test(value)) return { ok: false, error: `${name}: invalid characters in value` };
     const action = option.append_action;
     if (action !== undefined && action !== 0 && action !== "APPEND_IF_EXISTS_OR_ADD") {

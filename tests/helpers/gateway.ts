@@ -9,6 +9,10 @@ import { GiveUp, waitFor } from "./ports.ts";
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
 export interface GatewayProcess {
+  /** The process id (for signals and /proc figures). */
+  pid: number;
+  /** Resolves with the exit status once the process has ended. */
+  exited: Promise<Deno.CommandStatus>;
   /** `http://127.0.0.1:PORT` */
   baseUrl: string;
   /** `http://127.0.0.1:PORT/mcp` */
@@ -31,6 +35,8 @@ export interface GatewayProcessOptions {
   config: unknown;
   args?: string[];
   env?: Record<string, string>;
+  /** Pass TEST_SIGNING_KEY with --session-signing-key (default true; false leaves the key to `env`). */
+  signingKeyFlag?: boolean;
 }
 
 /** A server entry of the gateway's config. */
@@ -105,8 +111,7 @@ function gatewayCommand(configPath: string, options: Omit<GatewayProcessOptions,
       "127.0.0.1:0",
       "--mcp-check-interval",
       "1",
-      "--session-signing-key",
-      TEST_SIGNING_KEY,
+      ...(options.signingKeyFlag === false ? [] : ["--session-signing-key", TEST_SIGNING_KEY]),
       ...(options.args ?? []),
     ],
     env: { NO_COLOR: "1", ...options.env },
@@ -188,9 +193,19 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       "the gateway to listen",
       20_000,
     );
-    const routerAddress = /router listening .*address=(\S+)/.exec(output)?.[1];
+    const routerOff = (options.args ?? []).some((a, i, all) =>
+      a === "--mcp-router-address" && all[i + 1] === "off"
+    );
+    // The router starts after the broker: wait for its line too.
+    const routerAddress = routerOff ? undefined : await waitFor(
+      () => /router listening .*address=(\S+)/.exec(output)?.[1],
+      "the router to listen",
+      20_000,
+    );
     let n = 0;
     return {
+      pid: child.pid,
+      exited: status,
       baseUrl,
       mcpUrl: `${baseUrl}/mcp`,
       routerAddress,

@@ -226,7 +226,17 @@ export async function runServerMain(
   args: string[] = Deno.args,
 ): Promise<ServedMcp> {
   const parsed = parseServerArgs(args);
-  const served = await serveMcp(factory, { ...opts, port: parsed.port, stateless: parsed.stateless });
+  let served: ServedMcp;
+  try {
+    served = await serveMcp(factory, { ...opts, port: parsed.port, stateless: parsed.stateless });
+  } catch (e) {
+    // A busy port is an everyday situation: one line, not a stack trace.
+    if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    console.error(
+      `error: cannot listen on ${opts.hostname ?? "127.0.0.1"}:${parsed.port}: the address is in use`,
+    );
+    Deno.exit(1);
+  }
   console.log(`listening on ${served.url}`);
   const stop = async () => {
     await served.close();
