@@ -243,7 +243,7 @@ Deno.test("explain: a session's opening, bindings and events; open sessions coun
   assertEquals(answer.events.map((e: any) => e.seq), [2, 5]);
   assertEquals(ask(events, { session: "s3" }).status, "closed");
   assertEquals(ask(events, { session: "nope" }).status, "unknown");
-  assertEquals(fold(explainProjection, events).sessionsBy, { "2025-06-18": 1, "2025-11-25": 1 });
+  assertEquals(fold(explainProjection, events).sessionsByVersion, { "2025-06-18": 1, "2025-11-25": 1 });
 });
 
 Deno.test("explain: memory is bounded — history per name, formerly served names", () => {

@@ -116,8 +116,10 @@ export interface ExplainState {
   servers: Map<string, ServerRecord>;
   config: { loaded?: ConfigRef; rejected?: EventRef & { source: string; reason: string } };
   sessions: Map<string, SessionRecord>;
-  /** Open sessions by protocol version (or era, when the events carry one). */
-  sessionsBy: Record<string, number>;
+  /** Open sessions by protocol version. */
+  sessionsByVersion: Record<string, number>;
+  /** Open sessions by protocol era, counting those whose events carry one (none before the era work). */
+  sessionsByEra: Record<string, number>;
   /** The last event folded. */
   seq: number;
   at: number;
@@ -433,8 +435,10 @@ function onConfig(
   }
 }
 
-function sessionKey(record: SessionRecord): string {
-  return record.era ?? record.protocolVersion;
+function count(counts: Record<string, number>, key: string | undefined, by: 1 | -1) {
+  if (key === undefined) return;
+  counts[key] = (counts[key] ?? 0) + by;
+  if (counts[key] <= 0) delete counts[key];
 }
 
 function onSession(state: ExplainState, event: LoggedEvent): boolean {
@@ -445,16 +449,16 @@ function onSession(state: ExplainState, event: LoggedEvent): boolean {
       const era = eraOf(event);
       if (era) record.era = era;
       state.sessions.set(event.session, record);
-      const key = sessionKey(record);
-      state.sessionsBy[key] = (state.sessionsBy[key] ?? 0) + 1;
+      count(state.sessionsByVersion, record.protocolVersion, 1);
+      count(state.sessionsByEra, record.era, 1);
       return true;
     }
     case "SessionClosed": {
       const record = state.sessions.get(event.session);
       if (!record) return false;
       state.sessions.delete(event.session);
-      const key = sessionKey(record);
-      if (--state.sessionsBy[key] <= 0) delete state.sessionsBy[key];
+      count(state.sessionsByVersion, record.protocolVersion, -1);
+      count(state.sessionsByEra, record.era, -1);
       return true;
     }
     default:
@@ -473,7 +477,8 @@ export const explainProjection: Projection<ExplainState> = {
       servers: new Map(),
       config: {},
       sessions: new Map(),
-      sessionsBy: {},
+      sessionsByVersion: {},
+      sessionsByEra: {},
       seq: 0,
       at: 0,
       revision: 0,
