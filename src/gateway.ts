@@ -29,6 +29,8 @@ import { resolve } from "node:path";
 export interface RunningGateway {
   brokerUrl: string;
   routerPort?: number;
+  /** Where `--console-address` serves `/console` and `/debug/*`, when set. */
+  consoleUrl?: string;
   context: BrokerContext;
   close(): Promise<void>;
 }
@@ -158,7 +160,7 @@ export async function startGateway(
     }
   }
 
-  let operator: { finished: Promise<void> } | undefined;
+  let operator: { url: string; finished: Promise<void> } | undefined;
   if (options.consoleAddress) {
     try {
       operator = await serveOperator(
@@ -182,6 +184,7 @@ export async function startGateway(
   return {
     brokerUrl,
     routerPort: router?.port,
+    consoleUrl: operator?.url,
     context,
     async close() {
       clearInterval(sweeper);
