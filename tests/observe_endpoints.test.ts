@@ -39,6 +39,8 @@ async function withGateway(
     "127.0.0.1:0",
     "--mcp-check-interval",
     "1",
+    "--audit-log",
+    "off",
   ], () => undefined);
   assert(cli.ok);
   const gateway = await startGateway(cli.options, silentLogger);
