@@ -7,7 +7,7 @@
  * The catalog can be large: `?catalog=VERSION` leaves its item lists out while the client's copy is current.
  */
 import type { BrokerContext } from "./context.ts";
-import { SERVED_KINDS } from "../observe/explain.ts";
+import { SERVED_KINDS, sessionRecord } from "../observe/explain.ts";
 
 /** Newest open sessions listed (the count covers all). */
 const SESSIONS_LISTED = 25;
@@ -75,10 +75,11 @@ export async function handleOverview(ctx: BrokerContext, url: URL): Promise<Resp
   const conflicts = SERVED_KINDS.flatMap((kind) =>
     [...explain.conflicts[kind].values()].map((c) => ({ kind, ...c }))
   );
-  const open = [...explain.sessions];
-  const sessions = open.slice(-SESSIONS_LISTED).reverse().map(([id, record]) => ({
+  // Newest last in the map (insertion order); only the ids are copied.
+  const ids = [...explain.sessions.keys()];
+  const sessions = ids.slice(-SESSIONS_LISTED).reverse().map((id) => ({
     id,
-    ...record,
+    ...sessionRecord(explain, id),
     bindings: [...ctx.sessions.state.open.get(id)?.backends ?? []].map(([server, b]) => ({
       server,
       protocolVersion: b.protocolVersion,

@@ -99,7 +99,7 @@ export interface ServerRecord {
 
 /** An open gateway session, as far as this log saw it open. */
 export interface SessionRecord {
-  seq: number;
+  /** When it opened (ms). */
   at: number;
   protocolVersion: string;
   era?: string;
@@ -115,7 +115,14 @@ export interface ExplainState {
   conflicts: Record<ServedKind, Map<string, ConflictRecord>>;
   servers: Map<string, ServerRecord>;
   config: { loaded?: ConfigRef; rejected?: EventRef & { source: string; reason: string } };
-  sessions: Map<string, SessionRecord>;
+  /**
+   * Open sessions: id → when it opened, its protocol version and era, packed into one number (see
+   * {@link sessionRecord}). Sessions are the gateway's bulk: a number costs nothing beyond the map entry,
+   * an object about 70 bytes more per session.
+   */
+  sessions: Map<string, number>;
+  /** Protocol versions and eras seen, so a packed session names them by index; index 0 is "none". */
+  labels: { versions: string[]; eras: string[] };
   /** Open sessions by protocol version. */
   sessionsByVersion: Record<string, number>;
   /** Open sessions by protocol era, counting those whose events carry one (none before the era work). */
@@ -441,20 +448,45 @@ function count(counts: Record<string, number>, key: string | undefined, by: 1 | 
   if (counts[key] <= 0) delete counts[key];
 }
 
+/** Distinct versions (and eras) a packed session can name; more are counted as "other". */
+const LABELS = 16;
+
+function labelIndex(labels: string[], value: string | undefined): number {
+  if (value === undefined) return 0;
+  let i = labels.indexOf(value);
+  if (i < 0 && labels.length < LABELS - 1) i = labels.push(value) - 1;
+  return i < 0 ? LABELS - 1 : i;
+}
+
+function labelAt(labels: string[], i: number): string | undefined {
+  return i === 0 ? undefined : i === LABELS - 1 ? "other" : labels[i];
+}
+
+/** The open session's record, unpacked (undefined when this log did not see it open). */
+export function sessionRecord(state: ExplainState, id: string): SessionRecord | undefined {
+  const packed = state.sessions.get(id);
+  if (packed === undefined) return undefined;
+  const version = labelAt(state.labels.versions, packed % LABELS) ?? "";
+  const era = labelAt(state.labels.eras, Math.floor(packed / LABELS) % LABELS);
+  const record: SessionRecord = { at: Math.floor(packed / (LABELS * LABELS)), protocolVersion: version };
+  if (era) record.era = era;
+  return record;
+}
+
 function onSession(state: ExplainState, event: LoggedEvent): boolean {
   switch (event.type) {
     case "SessionOpened": {
       if (state.sessions.has(event.session)) return false;
-      const record: SessionRecord = { seq: event.seq, at: event.at, protocolVersion: event.protocolVersion };
-      const era = eraOf(event);
-      if (era) record.era = era;
-      state.sessions.set(event.session, record);
-      count(state.sessionsByVersion, record.protocolVersion, 1);
-      count(state.sessionsByEra, record.era, 1);
+      const version = labelIndex(state.labels.versions, event.protocolVersion);
+      const era = labelIndex(state.labels.eras, eraOf(event));
+      // Exact while at·256 < 2^53: until the year 2248.
+      state.sessions.set(event.session, (event.at * LABELS + era) * LABELS + version);
+      count(state.sessionsByVersion, labelAt(state.labels.versions, version), 1);
+      count(state.sessionsByEra, labelAt(state.labels.eras, era), 1);
       return true;
     }
     case "SessionClosed": {
-      const record = state.sessions.get(event.session);
+      const record = sessionRecord(state, event.session);
       if (!record) return false;
       state.sessions.delete(event.session);
       count(state.sessionsByVersion, record.protocolVersion, -1);
@@ -477,6 +509,7 @@ export const explainProjection: Projection<ExplainState> = {
       servers: new Map(),
       config: {},
       sessions: new Map(),
+      labels: { versions: [""], eras: [""] },
       sessionsByVersion: {},
       sessionsByEra: {},
       seq: 0,

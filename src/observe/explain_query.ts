@@ -16,6 +16,7 @@ import {
   type NameRecord,
   routingOf,
   type ServedKind,
+  sessionRecord,
 } from "./explain.ts";
 
 const name = z.string().min(1, "must not be empty").max(2048, "is longer than 2048 characters");
@@ -214,7 +215,7 @@ function explainSession(sources: ExplainSources, session: string) {
   const state = sources.explain;
   const open = sources.sessions.open.get(session);
   const closedUntil = sources.sessions.closed.get(session);
-  const opened = state.sessions.get(session);
+  const opened = sessionRecord(state, session);
   const events = sources.recent.filter((e) => "session" in e && e.session === session);
   const bindings = [...open?.backends ?? []].map(([server, b]) => ({
     server,
@@ -234,7 +235,7 @@ function explainSession(sources: ExplainSources, session: string) {
     tail: { from: sources.recent[0]?.seq ?? 0, to: sources.recent.at(-1)?.seq ?? 0 },
     summary: status === "open"
       ? `session ${session} is open` +
-        (opened ? ` since seq ${opened.seq} (${iso(opened.at)}, ${opened.protocolVersion})` : "") +
+        (opened ? ` since ${iso(opened.at)} (${opened.protocolVersion})` : "") +
         `; bound to ${bindings.length ? bindings.map((b) => b.server).join(", ") : "no backend yet"}`
       : status === "closed"
       ? `session ${session} was closed; its token is refused until ${iso(closedUntil!)}`

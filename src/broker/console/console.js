@@ -467,7 +467,9 @@ function renderAnswer(a) {
       [
         "opened",
         a.opened
-          ? `${ref({ ...a.opened, type: "SessionOpened" })} · ${a.opened.protocolVersion}`
+          ? `${new Date(a.opened.at).toLocaleString()} · ${a.opened.protocolVersion}${
+            a.opened.era ? ` · era ${a.opened.era}` : ""
+          }`
           : "not in this log",
       ],
       ["bound to", a.bindings.map((b) => `${b.server} (${b.protocolVersion})`).join(", ") || "no backend"],
