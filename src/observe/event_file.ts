@@ -88,7 +88,9 @@ export class EventFileWriter {
     };
     this.#push(JSON.stringify(header));
     this.#unsubscribe = log.subscribe((event) => {
-      this.#push(JSON.stringify({ v: EVENT_LOG_VERSION, ...redactor.event(event) }));
+      // `seq` and `at` first, for people reading the file.
+      const { seq, at, ...fields } = redactor.event(event);
+      this.#push(JSON.stringify({ v: EVENT_LOG_VERSION, seq, at, ...fields }));
     });
   }
 
