@@ -51,6 +51,12 @@ Identity (see docs/auth.md):
   --audit-log FILE                 one JSON line per routed request; "-" is stdout (default), "off" disables
   --audit-arguments                include tool arguments in audit lines (off by default)
 
+Observability (see docs/observability.md):
+  --event-log-file FILE            append every event to FILE as a JSON line (secrets redacted), for
+                                   \`deno task replay FILE\`
+  --console-address ADDR           also serve /console and /debug/* on ADDR to any client (default off: they are
+                                   served on the broker address to loopback clients only)
+
   --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
   --log-format FORMAT              text|json (default text)
   --help                           show this help
@@ -133,6 +139,8 @@ const OptionsSchema = z.object({
   enforceCapabilityFiltering: z.boolean(),
   auditLog: z.string().min(1),
   auditArguments: z.boolean(),
+  eventLogFile: z.string().min(1, "--event-log-file must name a file").optional(),
+  consoleAddress: z.string().optional(),
 });
 
 export type GatewayOptions = z.infer<typeof OptionsSchema>;
@@ -187,6 +195,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "enforce-capability-filtering": { type: "boolean" },
         "audit-log": { type: "string" },
         "audit-arguments": { type: "boolean" },
+        "event-log-file": { type: "string" },
+        "console-address": { type: "string" },
         "help": { type: "boolean", short: "h" },
       },
     }));
@@ -233,6 +243,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
       /^(true|1|yes|on)$/i.test(env("ENFORCE_CAPABILITY_FILTERING") ?? ""),
     auditLog: values["audit-log"] ?? "-",
     auditArguments: values["audit-arguments"] ?? false,
+    eventLogFile: values["event-log-file"],
+    consoleAddress: values["console-address"],
   });
   if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
   return { ok: true, options: parsed.data };

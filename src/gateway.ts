@@ -11,9 +11,11 @@ import type { BrokerContext } from "./broker/context.ts";
 import { serveHttp } from "./http/server.ts";
 import type { Logger } from "./observe/log.ts";
 import { GatewayMetrics } from "./observe/metrics.ts";
-import { routingTableProjection } from "./routing/routing_table.ts";
-import { upstreamsProjection } from "./routing/upstreams.ts";
-import { sessionMapProjection } from "./session/session_map.ts";
+import { EventFileWriter } from "./observe/event_file.ts";
+import { EventRedactor } from "./observe/redact_event.ts";
+import { registerCatalogMetrics } from "./observe/catalog_metrics.ts";
+import { serveOperator } from "./broker/operator.ts";
+import { EVENT_TAIL, projectGateway } from "./projections.ts";
 import { TokenService } from "./session/tokens.ts";
 import { UpstreamSupervisor } from "./upstream/supervisor.ts";
 import { Admission } from "./admission/admit.ts";
@@ -29,6 +31,8 @@ import { resolve } from "node:path";
 export interface RunningGateway {
   brokerUrl: string;
   routerPort?: number;
+  /** Where `--console-address` serves `/console` and `/debug/*`, when set. */
+  consoleUrl?: string;
   context: BrokerContext;
   /**
    * Graceful shutdown (SIGTERM, SIGINT): `/readyz` turns 503 at once, and the gateway keeps serving for
@@ -55,10 +59,10 @@ export async function startGateway(
   /** Environment variables (`OAUTH_*`); injected so in-process tests need not touch the real environment. */
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Promise<RunningGateway> {
-  const log = new InMemoryEventLog(1024, (e) => logger.error("event listener failed", { error: e }));
-  const upstreams = log.project(upstreamsProjection);
-  const routing = log.project(routingTableProjection);
-  const sessions = log.project(sessionMapProjection);
+  const log = new InMemoryEventLog(EVENT_TAIL, (e) => logger.error("event listener failed", { error: e }));
+  const { upstreams, routing, sessions, explain } = projectGateway(log);
+  const redactor = new EventRedactor();
+  redactor.follow(log);
   log.subscribe((event) => {
     if (event.type === "ConfigRejected") {
       logger.error("config rejected; keeping the last good one", { reason: event.reason });
@@ -71,6 +75,10 @@ export async function startGateway(
   const configPath = resolve(options.configPath);
   const initial = readConfigFile(configPath);
   if (!initial.ok) throw new Error(`invalid configuration: ${initial.reason}`);
+  // Opened before the first event, so a replay of the file sees everything this process folded.
+  const eventFile = options.eventLogFile
+    ? EventFileWriter.open(resolve(options.eventLogFile), log, redactor, logger)
+    : undefined;
   log.append({ type: "ConfigLoaded", source: configPath, config: initial.config, digest: initial.digest });
 
   let signingKey = options.signingKey;
@@ -89,6 +97,7 @@ export async function startGateway(
   }
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
+  registerCatalogMetrics(metrics.registry, routing, explain);
   const policy = originPolicy(options);
   const identities = await identityResolver(options, env);
   const admission = new Admission(tokens, sessions, policy, identities);
@@ -101,6 +110,8 @@ export async function startGateway(
     upstreams,
     routing,
     sessions,
+    explain,
+    redactor,
     tokens,
     admission,
     store,
@@ -175,12 +186,33 @@ export async function startGateway(
       broker.close();
       await http.drain(0);
       await supervisor.stop();
+      eventFile?.close();
       const message = (e as Error).message;
       throw new Error(
         /EADDRINUSE/.test(message)
           ? `cannot listen on ${options.routerAddress} for the router (--mcp-router-address): the address is already in use (another process listens there; pick another with its flag)`
           : `cannot start the router on ${options.routerAddress} (--mcp-router-address): ${message}`,
       );
+    }
+  }
+
+  let operator: { url: string; finished: Promise<void> } | undefined;
+  if (options.consoleAddress) {
+    try {
+      operator = await serveOperator(
+        parseAddress(options.consoleAddress),
+        broker.operatorHandler,
+        abort.signal,
+        logger,
+      );
+    } catch (e) {
+      await router?.close();
+      broker.close();
+      await http.drain(0);
+      abort.abort();
+      await supervisor.stop();
+      eventFile?.close();
+      throw e;
     }
   }
 
@@ -206,13 +238,16 @@ export async function startGateway(
       broker.close();
       abort.abort();
       await supervisor.stop();
+      await operator?.finished;
       audit?.close();
+      eventFile?.close();
       return { connectionsCut: remaining, tookMs: Date.now() - started };
     })();
 
   return {
     brokerUrl,
     routerPort: router?.port,
+    consoleUrl: operator?.url,
     context,
     shutdown,
     async close() {

@@ -32,7 +32,7 @@ Deno.test("debug endpoints: events and projections for loopback clients, 404 for
     assert(!text.includes("top-secret"), "credentials are redacted");
     const projections = await (await broker.handler(new Request("http://gw/debug/projections"), local))
       .json();
-    assertEquals(Object.keys(projections).sort(), ["routingTable", "sessions", "upstreams"]);
+    assertEquals(Object.keys(projections).sort(), ["explain", "routingTable", "sessions", "upstreams"]);
     const refused = await broker.handler(new Request("http://gw/debug/events"), remote);
     await refused.body?.cancel();
     assertEquals(refused.status, 404);

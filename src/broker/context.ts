@@ -3,7 +3,9 @@ import type { Admission } from "../admission/admit.ts";
 import type { AuditLog } from "../identity/audit.ts";
 import type { OriginPolicy } from "../admission/origin.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
+import type { ExplainState } from "../observe/explain.ts";
 import type { Logger } from "../observe/log.ts";
+import type { EventRedactor } from "../observe/redact_event.ts";
 import type { GatewayMetrics } from "../observe/metrics.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
@@ -31,6 +33,10 @@ export interface BrokerContext {
   upstreams: ProjectionView<UpstreamsState>;
   routing: ProjectionView<{ base: UpstreamsState; view: RoutingState }>;
   sessions: ProjectionView<SessionMapState>;
+  /** Provenance for `/debug/explain` and the console. */
+  explain: ProjectionView<ExplainState>;
+  /** Removes secrets from what `/debug/explain` and the event stream send. */
+  redactor: EventRedactor;
   tokens: TokenService;
   admission: Admission;
   store: SessionStore;

@@ -36,3 +36,6 @@ export function handleDebug(log: EventLog, path: string, url: URL): Response {
   }
   return Response.json({ error: "Not found. Try /debug/events or /debug/projections" }, { status: 404 });
 }
+
+/** The replacer `/debug/*` answers are rendered with; a replay renders its output with it too. */
+export { replacer as debugReplacer };

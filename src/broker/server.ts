@@ -7,7 +7,11 @@ import { openDirect } from "./backend_transport.ts";
 import { BackendStreams } from "./backend_streams.ts";
 import type { ForwardDeps } from "./forward.ts";
 import type { BrokerContext } from "./context.ts";
+import { handleConsole } from "./console.ts";
 import { handleDebug } from "./debug.ts";
+import { EventStreams } from "./event_stream.ts";
+import { handleExplain } from "./explain_route.ts";
+import { handleOverview } from "./overview.ts";
 import { createMcpEndpoint } from "./mcp_endpoint.ts";
 import { NotificationHub } from "./notifications.ts";
 import { handleProtectedResource } from "./oauth.ts";
@@ -17,6 +21,8 @@ import { handleStatus } from "./status.ts";
 export interface Broker {
   /** `info` is what `Deno.serve` passes; without it the request is treated as remote. */
   handler: (req: Request, info?: { remoteAddr: Deno.Addr }) => Promise<Response>;
+  /** `/console` and `/debug/*` for any client: what `--console-address` serves. */
+  operatorHandler: (req: Request) => Promise<Response>;
   hub: NotificationHub;
   binder: BackendBinder;
   /** Ends every session whose token has expired (their backend sessions too). */
@@ -58,6 +64,22 @@ export function createBroker(ctx: BrokerContext): Broker {
   });
   let draining = false;
 
+  const eventStreams = new EventStreams(ctx.log, ctx.redactor);
+  /** The operator's pages: the console and the `/debug` endpoints it reads. */
+  const operator = async (req: Request, url: URL): Promise<Response> => {
+    const path = url.pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return Response.json({ error: "Method not allowed. Supported methods: GET" }, { status: 405 });
+    }
+    if (path === "/console" || path.startsWith("/console/")) return await handleConsole(path);
+    if (path === "/debug/explain") return handleExplain(ctx, url);
+    if (path === "/debug/events/stream") return eventStreams.handle(req, url);
+    if (path === "/debug/overview") return await handleOverview(ctx, url);
+    return handleDebug(ctx.log, path, url);
+  };
+  const isOperatorPath = (path: string) =>
+    path.startsWith("/debug/") || path === "/console" || path.startsWith("/console/");
+
   const handler = async (req: Request, info?: { remoteAddr: Deno.Addr }): Promise<Response> => {
     const url = new URL(req.url);
     const path = url.pathname;
@@ -79,10 +101,12 @@ export function createBroker(ctx: BrokerContext): Broker {
     if (path === "/metrics") return await ctx.metrics.render();
     // The log names sessions and backend sessions: for operators on the host (or a port-forward), not the
     // public route Envoy sends every other path to.
-    if (path.startsWith("/debug/")) {
+    if (isOperatorPath(path)) {
       return isLoopback(info?.remoteAddr)
-        ? handleDebug(ctx.log, path, url)
-        : new Response("Not found. /debug is served to loopback clients only.\n", { status: 404 });
+        ? await operator(req, url)
+        : new Response("Not found. /debug and /console are served to loopback clients only.\n", {
+          status: 404,
+        });
     }
     if (path === "/") return new Response("MCP Gateway. The MCP endpoint is /mcp; status at /status.\n");
     return new Response("Not found. The MCP endpoint is /mcp.\n", { status: 404 });
@@ -90,6 +114,11 @@ export function createBroker(ctx: BrokerContext): Broker {
 
   return {
     handler,
+    operatorHandler: async (req) => {
+      const url = new URL(req.url);
+      if (isOperatorPath(url.pathname)) return await operator(req, url);
+      return new Response("Not found. This address serves /console and /debug only.\n", { status: 404 });
+    },
     hub,
     binder,
     sweepExpired(now = Date.now()) {
@@ -126,6 +155,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       );
     },
     close() {
+      eventStreams.close();
       unsubscribe();
       streams.close();
       hub.close();
