@@ -44,6 +44,12 @@ Identity (see docs/auth.md):
   --audit-log FILE                 one JSON line per routed request; "-" is stdout (default), "off" disables
   --audit-arguments                include tool arguments in audit lines (off by default)
 
+Scale (see docs/scaling.md):
+  --session-store URL              where replicas share sessions: memory (default: this process only), or
+                                   redis://[user:pass@]host:port/db (rediss:// for TLS) (env SESSION_STORE_URL)
+  --workers N                      gateway processes on this machine sharing the ports and the store; "auto" = one
+                                   per core (default 1; more than 1 needs a shared --session-store)
+
   --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
   --log-format FORMAT              text|json (default text)
   --help                           show this help
@@ -117,6 +123,21 @@ const OptionsSchema = z.object({
   enforceCapabilityFiltering: z.boolean(),
   auditLog: z.string().min(1),
   auditArguments: z.boolean(),
+  sessionStore: z.string().refine((v) => v === "memory" || /^rediss?:\/\/./.test(v), {
+    message: "--session-store must be memory, or a redis:// or rediss:// URL",
+  }),
+  workers: z.string().transform((v, ctx) => {
+    const n = v === "auto" ? navigator.hardwareConcurrency : Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: `--workers must be a whole number of at least 1, or auto, got ${v}`,
+      });
+    }
+    return n;
+  }),
+  /** Set by `--workers` in each worker process: its number, and that the ports are shared. */
+  worker: z.string().optional(),
 });
 
 export type GatewayOptions = z.infer<typeof OptionsSchema>;
@@ -166,6 +187,8 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "enforce-capability-filtering": { type: "boolean" },
         "audit-log": { type: "string" },
         "audit-arguments": { type: "boolean" },
+        "session-store": { type: "string" },
+        "workers": { type: "string" },
         "help": { type: "boolean", short: "h" },
       },
     }));
@@ -206,8 +229,20 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
       /^(true|1|yes|on)$/i.test(env("ENFORCE_CAPABILITY_FILTERING") ?? ""),
     auditLog: values["audit-log"] ?? "-",
     auditArguments: values["audit-arguments"] ?? false,
+    sessionStore: values["session-store"] ?? env("SESSION_STORE_URL") ?? "memory",
+    workers: values.workers ?? "1",
+    worker: env("MCP_GATEWAY_WORKER"),
   });
   if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
+  if (parsed.data.workers > 1 && parsed.data.sessionStore === "memory" && !parsed.data.controller) {
+    return {
+      ok: false,
+      error:
+        `--workers ${parsed.data.workers} needs a shared session store (--session-store redis://host:port/db): ` +
+        "each worker is a process of its own, and a client whose requests reach different workers would " +
+        "otherwise get a backend session from each of them",
+    };
+  }
   return { ok: true, options: parsed.data };
 }
 

@@ -20,7 +20,7 @@ import { AuditLog } from "./identity/audit.ts";
 import { oauthOptionsFromEnv } from "./identity/bearer.ts";
 import { IdentityResolver } from "./identity/resolve.ts";
 import type { OriginPolicy } from "./admission/origin.ts";
-import { InMemorySessionStore } from "./session/store.ts";
+import { embeddedState, type SharedState } from "./session/shared_state.ts";
 import { type RunningRouter, startRouter } from "./router/mod.ts";
 import { resolve } from "node:path";
 
@@ -33,7 +33,9 @@ export interface RunningGateway {
 
 /** Starts broker (and router unless disabled); rejects when the initial config is unusable. */
 export async function startGateway(options: GatewayOptions, logger: Logger): Promise<RunningGateway> {
-  const log = new InMemoryEventLog(1024, (e) => logger.error("event listener failed", { error: e }));
+  const local = new InMemoryEventLog(1024, (e) => logger.error("event listener failed", { error: e }));
+  const shared = await sharedState(options, local, logger);
+  const log = shared.log;
   const upstreams = log.project(upstreamsProjection);
   const routing = log.project(routingTableProjection);
   const sessions = log.project(sessionMapProjection);
@@ -62,10 +64,11 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   }
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
+  shared.instrument(metrics.registry);
   const policy = originPolicy(options);
   const identities = await identityResolver(options);
   const admission = new Admission(tokens, sessions, policy, identities);
-  const store = new InMemorySessionStore();
+  const store = shared.store;
   const audit = options.auditLog === "off"
     ? undefined
     : AuditLog.open({ file: options.auditLog, includeArguments: options.auditArguments });
@@ -77,6 +80,8 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     tokens,
     admission,
     store,
+    bus: shared.bus,
+    storeStatus: shared.status,
     metrics,
     audit,
     logger: logger.with({ component: "broker" }),
@@ -95,6 +100,8 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     checkIntervalMs: options.checkIntervalSeconds * 1000,
   });
   supervisor.start();
+  // Before serving: a replica that starts late starts from what the others know.
+  await shared.start(sessions);
 
   const broker = createBroker(context);
   const { hostname, port } = parseAddress(options.brokerAddress);
@@ -104,6 +111,8 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
   const server = Deno.serve({
     hostname,
     port,
+    // Local workers (--workers) share the port; the kernel spreads connections over them.
+    reusePort: options.worker !== undefined,
     signal: abort.signal,
     onListen: (addr) => {
       const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -123,6 +132,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     try {
       router = await startRouter({
         address: options.routerAddress,
+        reusePort: options.worker !== undefined,
         publicHost: options.publicHost,
         privateHost: options.privateHost,
         maxBodyBytes: options.maxBodyBytes,
@@ -138,6 +148,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     } catch (e) {
       abort.abort();
       await supervisor.stop();
+      await shared.close();
       throw new Error(`cannot start the router on ${options.routerAddress}: ${(e as Error).message}`);
     }
   }
@@ -156,9 +167,25 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
       abort.abort();
       await supervisor.stop();
       await server.finished;
+      await shared.close();
       audit?.close();
     },
   };
+}
+
+/** What replicas share, from `--session-store`: nothing (the embedded default), or Redis. */
+async function sharedState(
+  options: GatewayOptions,
+  log: InMemoryEventLog,
+  logger: Logger,
+): Promise<SharedState> {
+  if (options.sessionStore === "memory") return embeddedState(log);
+  const { openRedisState } = await import("./redis/mod.ts");
+  return openRedisState(log, {
+    url: options.sessionStore,
+    sessionTtlMs: options.sessionMinutes * 60_000,
+    logger,
+  });
 }
 
 /**

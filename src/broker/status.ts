@@ -93,6 +93,7 @@ export function handleStatus(ctx: BrokerContext, req: Request, name: string | un
         : undefined,
     },
     openSessions: ctx.sessions.state.open.size,
+    sessionStore: ctx.storeStatus?.() ?? { kind: "memory", state: "ok" },
     timestamp: new Date().toISOString(),
   }, { headers });
 }
