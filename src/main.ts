@@ -37,6 +37,11 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  if (options.workers > 1 && options.worker === undefined) {
+    const { runWorkers } = await import("./workers/supervisor.ts");
+    return await runWorkers(options, Deno.args, logger, stop.signal);
+  }
+
   let gateway;
   try {
     gateway = await startGateway(options, logger);

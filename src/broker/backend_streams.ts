@@ -13,6 +13,9 @@ import type { Relay } from "./relay.ts";
 import { LOCAL_BUS, type SessionBus } from "../session/bus.ts";
 import type { NotificationHub } from "./notifications.ts";
 
+/** A backend's own `notifications/<list>/list_changed`. */
+const LIST_CHANGED = /"method"\s*:\s*"notifications\/(tools|prompts|resources)\/list_changed"/;
+
 export class BackendStreams {
   #open = new Map<string, AbortController>();
   #unsubscribe: () => void;
@@ -57,7 +60,10 @@ export class BackendStreams {
           return;
         }
         for await (const event of parseSse(res.body)) {
-          if (event.data) this.hub.deliver(session, await relay.rewrite(event.data));
+          // The gateway announces changes of its aggregated lists itself, once per client.
+          if (event.data && !LIST_CHANGED.test(event.data)) {
+            this.hub.deliver(session, await relay.rewrite(event.data));
+          }
         }
       } catch (e) {
         if (!abort.signal.aborted) {
