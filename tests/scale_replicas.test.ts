@@ -9,19 +9,13 @@ import { prefixUri } from "../src/routing/aggregate.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { startEverything } from "./helpers/everything.ts";
 import { type GatewayProcess, startGatewayFor } from "./helpers/gateway.ts";
-import { connectClient, rawInitialize, rawPost, toolCallBody } from "./helpers/mcp_client.ts";
+import { connectClient, rawInitialize, rawPost, sessionIdOf, toolCallBody } from "./helpers/mcp_client.ts";
 import { waitFor } from "./helpers/ports.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { startRoundRobin } from "./helpers/round_robin.ts";
 import { readUntil } from "./helpers/streams.ts";
 import { startConformance, WATCHED_RESOURCE } from "./servers/conformance.ts";
 import { startWeather } from "./servers/weather.ts";
-
-/** The gateway session id (`jti`) a session token carries: what events and projections name. */
-export function sessionIdOf(token: string): string {
-  const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-  return JSON.parse(atob(payload)).jti;
-}
 
 /** The backend session each replica's projection holds for (`session`, `server`). */
 async function bindings(replicas: GatewayProcess[], session: string, server: string) {
