@@ -52,10 +52,16 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  /**
+   * Resolves once the call is recorded here and queued for the store, without waiting for the store's answer:
+   * the call is on its way to the backend before any follow-up to it can exist, and the store applies one
+   * connection's commands in order, so a follow-up reaching another replica finds it. The call does not pay
+   * a round trip.
+   */
   async beginCall(session: string, rawId: string, route: CallRoute, ttlMs = CALL_TTL_MS): Promise<void> {
     await this.#local.beginCall(session, rawId, route, ttlMs);
     const json = JSON.stringify(route);
-    await this.#shared("beginCall", async () => {
+    void this.#shared("beginCall", async () => {
       await Promise.all([
         this.redis.set(keys.call(session, rawId), json, "PX", ttlMs),
         this.redis.set(keys.latest(session), json, "PX", ttlMs),
