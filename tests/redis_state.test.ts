@@ -66,6 +66,26 @@ Deno.test("replicas sharing Redis: one backend session per client, late starts, 
     );
   });
 
+  await t.step("a binding this replica forgot is taken from the store, and known again", async () => {
+    const session = claims();
+    const bound = await a.binder.acquire(session, SERVER);
+    await waitFor(() => b.sessions.state.open.get(session.id)?.backends?.has("backend"), "B knows it");
+    // The server failed here (a ping timed out): this replica forgets its bindings; the store keeps them.
+    b.state.log.append({
+      type: "UpstreamFailed",
+      server: "backend",
+      upstreamKey: "k",
+      stage: "ping",
+      reason: "x",
+      retryInMs: 1,
+    });
+    assertEquals(b.sessions.state.open.get(session.id)?.backends?.has("backend"), false);
+    const opened = b.opened();
+    assertEquals((await b.binder.acquire(session, SERVER)).id, bound.id);
+    assertEquals(b.opened(), opened, "no new backend session");
+    assertEquals(b.sessions.state.open.get(session.id)?.backends?.get("backend")?.id, bound.id);
+  });
+
   await t.step("a replica whose open fails frees the claim at once", async () => {
     await using failing = await replica(redis.url, () => Promise.reject(new Error("backend down")));
     const session = claims();

@@ -91,12 +91,12 @@ return 1
 /**
  * Claims the opening of a backend session, unless one is recorded, the session is closed, or a live replica
  * is opening it now. KEYS: session hash, tombstone, claim. ARGV: binding field, replica, claim ttl (ms),
- * alive-key prefix. Returns {'closed'} | {'bound', binding} | {'busy'} | {'claimed'}.
+ * alive-key prefix. Returns {'closed'} | {'bound', binding, expiresAt} | {'busy'} | {'claimed'}.
  */
 export const CLAIM_BINDING = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'closed'} end
 local bound = redis.call('HGET', KEYS[1], ARGV[1])
-if bound then return {'bound', bound} end
+if bound then return {'bound', bound, redis.call('HGET', KEYS[1], 'x') or '0'} end
 local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[2] and redis.call('EXISTS', ARGV[4] .. holder) == 1 then return {'busy'} end
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])

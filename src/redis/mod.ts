@@ -14,7 +14,7 @@ import { type SharedEvent, SharedEventLog } from "./event_log.ts";
 import { StoreHealth } from "./health.ts";
 import { defineScripts, keys } from "./keys.ts";
 import { RedisSessionStore } from "./session_store.ts";
-import { StreamFollower } from "./sync.ts";
+import { SNAPSHOT_ORIGIN, StreamFollower } from "./sync.ts";
 
 /** Shared events the stream keeps (about; trimmed by whole nodes): the tail a replica that fell behind reads. */
 export const STREAM_MAXLEN = 10_000;
@@ -90,6 +90,15 @@ export function openRedisState(local: EventLog, options: RedisStateOptions): Sha
   const store = new RedisSessionStore(redis, scripts, health, {
     replica,
     sessionTtlMs: options.sessionTtlMs,
+    adopt: (session, server, binding, expiresAt) =>
+      expiresAt > Date.now() && log.ingest({
+        type: "BackendSessionBound",
+        session,
+        server,
+        backendSession: binding.id,
+        protocolVersion: binding.protocolVersion,
+        expiresAt,
+      }, SNAPSHOT_ORIGIN),
   });
   const bus = new RedisBus(redis, subscriber, scripts, health, replica, logger);
   const follower = new StreamFollower(

@@ -29,6 +29,11 @@ export interface RedisStoreOptions {
   sessionTtlMs: number;
   /** Waits between looks while another replica opens a backend session (tests shorten nothing). */
   pollMs?: number;
+  /**
+   * Tells this replica's projection of a binding found in the store that it did not know (opened elsewhere
+   * before it started listening, or forgotten after its server failed here): later calls then find it there.
+   */
+  adopt?: (session: string, server: string, binding: BackendBinding, expiresAt: number) => void;
 }
 
 export class RedisSessionStore implements SessionStore {
@@ -155,7 +160,11 @@ export class RedisSessionStore implements SessionStore {
         break;
       }
       if (found[0] === "closed") return { closed: true };
-      if (found[0] === "bound") return { binding: decodeBinding(found[1]), opened: false };
+      if (found[0] === "bound") {
+        const binding = decodeBinding(found[1]);
+        this.options.adopt?.(session, server, binding, Number(found[2]));
+        return { binding, opened: false };
+      }
       if (found[0] === "claimed") {
         try {
           return { binding: await open(), opened: true };
