@@ -113,6 +113,7 @@ export async function serveExtProc(
     listener.once("error", reject);
     listener.listen({ host, port: Number(address.slice(split + 1)), reusePort: true }, () => resolve());
   });
+  listener.on("error", (e) => ctx.logger.warn("router listener error", { error: e }));
   // grpc-js closes the injected connections on shutdown; the listening socket is ours to close.
   const shutdown = server.tryShutdown.bind(server);
   server.tryShutdown = (callback) => listener.close(() => shutdown(callback));

@@ -51,7 +51,7 @@ export interface SessionStore {
   /**
    * The backend session of (`session`, `server`), opened once by every process sharing this store: `open`
    * runs when none is recorded and no other process is opening one; otherwise the one another process opened
-   * (or is opening) is returned. A process holds one backend session per client and server, so the backend's
+   * (or is opening) is returned. Every process uses the one backend session per client and server, so the backend's
    * per-session state (subscriptions, elicitations in flight) is never split between replicas.
    */
   bindOnce(session: string, server: string, open: () => Promise<BackendBinding>): Promise<BindResult>;
