@@ -28,37 +28,34 @@ export interface RedisServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Whether `redis-server` is installed (`.ci/run` installs it from `.ci/apt-packages`). */
-export function hasRedis(): boolean {
-  try {
-    return new Deno.Command("redis-server", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-
 class PortTaken extends GiveUp {}
 
 async function spawnOn(port: number): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("redis-server", {
-    args: [
-      "--bind",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--loglevel",
-      "warning",
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("redis-server", {
+      args: [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--loglevel",
+        "warning",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new GiveUp(
+      "redis-server is not installed: apt-get install redis-server (.ci/run installs .ci/apt-packages)",
+    );
+  }
   let output = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
