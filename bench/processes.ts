@@ -128,6 +128,8 @@ export async function startGatewayProcess(
     publicHost?: string;
     router?: boolean;
     checkIntervalSeconds?: number;
+    /** More flags (e.g. `--session-store`, `--workers`). */
+    args?: string[];
   } = {},
 ): Promise<GatewayChild> {
   const dir = await Deno.makeTempDir({ prefix: "mcp-gw-bench-" });
@@ -154,6 +156,7 @@ export async function startGatewayProcess(
   ];
   if (o.privateHost) args.push("--mcp-gateway-private-host", o.privateHost);
   if (o.publicHost) args.push("--mcp-gateway-public-host", o.publicHost);
+  args.push(...o.args ?? []);
   const c = await spawnChild({
     cmd: deno,
     args,

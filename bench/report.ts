@@ -5,6 +5,7 @@
 import type { LatencyRow, PeerResult, ThroughputRow } from "./scenario_calls.ts";
 import type { RouterRun } from "./scenario_router.ts";
 import type { ScaleResult } from "./scenario_scale.ts";
+import type { StoreResult } from "./scenario_store.ts";
 import { round } from "./stats.ts";
 import type { ProcUsage } from "./proc_stats.ts";
 
@@ -50,6 +51,7 @@ export interface BenchResults {
   scale?: ScaleResult;
   sessions?: SessionsResult;
   peer?: PeerResult;
+  store?: StoreResult;
   targets: Target[];
   skipped: Record<string, string>;
   errors: string[];
@@ -286,6 +288,36 @@ export function renderMarkdown(r: BenchResults): string {
           `legacy HTTP+SSE transport downstream (each answer arrives on a long-lived GET stream, the POST gets 202), ` +
           `so its client side differs from ours; its errors are reported, not counted as a bench failure.`,
     );
+  }
+
+  if (r.store) {
+    const s = r.store;
+    out.push(`\n## 8. Shared session store (Redis ${s.redisVersion} on loopback) and local workers\n`);
+    out.push(table(
+      ["Store", "Calls", "p50 ms", "p99 ms"],
+      s.latency.map((
+        x,
+      ) => [x.store === "redis" ? "Redis (--session-store)" : "embedded", x.calls, f(x.p50), f(x.p99)]),
+    ));
+    out.push(
+      `\nAdded by the store: ${signed(s.addedP50)} ms p50 per call; the store's own work per call ` +
+        `(\`beginCall\` + \`endCall\`, in-process) ${f(s.storeOps.p50)} ms p50, ${
+          f(s.storeOps.p99)
+        } ms p99.\n`,
+    );
+    out.push(
+      `Memory in Redis: ${
+        f(s.memory.bytesPerSession, 0)
+      } bytes per session (${s.memory.sessions} sessions, one call ` +
+        `each: session hash with its binding ${
+          f(s.memory.hashBytes, 0)
+        } bytes, latest-call key, share of the event ` +
+        `stream of ${s.memory.streamEntries} entries, bounded at 10,000).\n`,
+    );
+    out.push(table(
+      ["Workers", "Clients", "req/s", "p50 ms", "Errors"],
+      s.workers.map((w) => [w.workers, w.concurrency, w.rps, f(w.p50), w.errors]),
+    ));
   }
 
   if (Object.keys(r.skipped).length) {

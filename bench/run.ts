@@ -6,7 +6,8 @@
  * a timing: targets are reported, not enforced.
  *
  * Scenarios: 1 call overhead, 2 throughput, 3 router decisions, 4 scale of the aggregated view,
- * 5 sessions, 6 mcp-hub side by side, 7 RSS/CPU per scenario (in every row).
+ * 5 sessions, 6 mcp-hub side by side, 7 RSS/CPU per scenario (in every row), 8 shared session store and
+ * local workers.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +16,7 @@ import { ROOT, spawnChild } from "./processes.ts";
 import { callOverhead, peerMcpHub, throughput, type ThroughputRow } from "./scenario_calls.ts";
 import { routerScenario } from "./scenario_router.ts";
 import { baselineRss, scaleScenario } from "./scenario_scale.ts";
+import { storeScenario } from "./scenario_store.ts";
 import { round } from "./stats.ts";
 import { startTopology } from "./topology.ts";
 
@@ -39,6 +41,7 @@ const P = quick
     listCalls: 30,
     sessionCounts: [10_000],
     tokenOps: 1_000,
+    store: { calls: 300, rounds: 2, sessions: 300, concurrency: 32, durationMs: 1_000 },
   }
   : {
     calls: 4_000,
@@ -54,6 +57,7 @@ const P = quick
     listCalls: 300,
     sessionCounts: [10_000, 100_000],
     tokenOps: 5_000,
+    store: { calls: 2_000, rounds: 4, sessions: 5_000, concurrency: 64, durationMs: 5_000 },
   };
 
 function cpuModel(): string {
@@ -160,6 +164,10 @@ if (wanted(5)) {
   });
 }
 
+if (wanted(8)) {
+  results.store = await scenario("8. shared session store and local workers", () => storeScenario(P.store));
+}
+
 // --- errors: every wrong or failed answer on our side fails the run
 // Failures of the Envoy emulator's own gRPC client (tests/harness/envoy.ts on Deno's node:http2) are
 // reported but do not fail the run: they happen with a no-op processor too (see bench/README.md).
@@ -181,6 +189,9 @@ for (const run of results.router ?? []) {
 }
 if (results.scale?.errors) {
   results.errors.push(`scale: ${results.scale.errors} errors (${results.scale.firstError})`);
+}
+if (results.store?.errors) {
+  results.errors.push(`store: ${results.store.errors} errors (${results.store.firstError})`);
 }
 if (results.sessions?.verifyErrors) {
   results.errors.push(`sessions: ${results.sessions.verifyErrors} verify errors`);
@@ -240,6 +251,7 @@ function cpuPerCall(row: ThroughputRow | undefined, process: string): number {
 
 function targets(r: BenchResults): Target[] {
   const out: Target[] = [];
+  const signed = (v: number) => `${v >= 0 ? "+" : ""}${round(v)}`;
   const ms = (v: number | undefined) => v === undefined || Number.isNaN(v) ? "–" : `${round(v)} ms`;
   const broker = r.callOverhead?.find((x) => x.backend === "fast-echo" && x.path === "broker");
   const proxyFloor = r.callOverhead?.find((x) => x.backend === "fast-echo" && x.path === "proxy-floor");
@@ -323,6 +335,18 @@ function targets(r: BenchResults): Target[] {
       ? "–"
       : `${round(perSession / 1024, 2)} KiB at ${mem!.sessions} sessions`,
     met: perSession === undefined ? null : perSession <= 2048,
+  });
+  const store = r.store;
+  out.push({
+    name: "Added latency per call from the Redis session store (loopback): p50",
+    target: "≤ 0.2 ms",
+    measured: store
+      ? `${signed(store.addedP50)} ms (${ms(store.latency[1]?.p50)} vs ${
+        ms(store.latency[0]?.p50)
+      } embedded); ` +
+        `the store's own work ${ms(store.storeOps.p50)} per call`
+      : "–",
+    met: store ? store.addedP50 <= 0.2 : null,
   });
   // A note says what bounds a figure; a met target needs none (and on a noisy run it could mislead).
   return out.map((t) => (t.met === false ? t : { ...t, note: undefined }));

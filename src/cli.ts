@@ -57,6 +57,12 @@ Observability (see docs/observability.md):
   --console-address ADDR           also serve /console and /debug/* on ADDR to any client (default off: they are
                                    served on the broker address to loopback clients only)
 
+Scale (see docs/scaling.md):
+  --session-store URL              where replicas share sessions: memory (default: this process only), or
+                                   redis://[user:pass@]host:port/db (rediss:// for TLS) (env SESSION_STORE_URL)
+  --workers N                      gateway processes on this machine sharing the ports and the store; "auto" = one
+                                   per core (default 1; more than 1 needs a shared --session-store)
+
   --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
   --log-format FORMAT              text|json (default text)
   --help                           show this help
@@ -141,6 +147,22 @@ const OptionsSchema = z.object({
   auditArguments: z.boolean(),
   eventLogFile: z.string().min(1, "--event-log-file must name a file").optional(),
   consoleAddress: z.string().optional(),
+
+  sessionStore: z.string().refine((v) => v === "memory" || /^rediss?:\/\/./.test(v), {
+    message: "--session-store must be memory, or a redis:// or rediss:// URL",
+  }),
+  workers: z.string().transform((v, ctx) => {
+    const n = v === "auto" ? navigator.hardwareConcurrency : Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: `--workers must be a whole number of at least 1, or auto, got ${v}`,
+      });
+    }
+    return n;
+  }),
+  /** Set by `--workers` in each worker process: its number, and that the ports are shared. */
+  worker: z.string().optional(),
 });
 
 export type GatewayOptions = z.infer<typeof OptionsSchema>;
@@ -197,6 +219,9 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "audit-arguments": { type: "boolean" },
         "event-log-file": { type: "string" },
         "console-address": { type: "string" },
+
+        "session-store": { type: "string" },
+        "workers": { type: "string" },
         "help": { type: "boolean", short: "h" },
       },
     }));
@@ -245,8 +270,21 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     auditArguments: values["audit-arguments"] ?? false,
     eventLogFile: values["event-log-file"],
     consoleAddress: values["console-address"],
+
+    sessionStore: values["session-store"] ?? env("SESSION_STORE_URL") ?? "memory",
+    workers: values.workers ?? "1",
+    worker: env("MCP_GATEWAY_WORKER"),
   });
   if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
+  if (parsed.data.workers > 1 && parsed.data.sessionStore === "memory" && !parsed.data.controller) {
+    return {
+      ok: false,
+      error:
+        `--workers ${parsed.data.workers} needs a shared session store (--session-store redis://host:port/db): ` +
+        "each worker is a process of its own, and a client whose requests reach different workers would " +
+        "otherwise get a backend session from each of them",
+    };
+  }
   return { ok: true, options: parsed.data };
 }
 

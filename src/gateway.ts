@@ -23,8 +23,8 @@ import { AuditLog } from "./identity/audit.ts";
 import { oauthOptionsFromEnv } from "./identity/bearer.ts";
 import { IdentityResolver } from "./identity/resolve.ts";
 import type { OriginPolicy } from "./admission/origin.ts";
-import { InMemorySessionStore } from "./session/store.ts";
 import { hintWhenNothingListens } from "./upstream/unreachable_hint.ts";
+import { embeddedState, type SharedState } from "./session/shared_state.ts";
 import { type RunningRouter, startRouter } from "./router/mod.ts";
 import { resolve } from "node:path";
 
@@ -59,7 +59,10 @@ export async function startGateway(
   /** Environment variables (`OAUTH_*`); injected so in-process tests need not touch the real environment. */
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Promise<RunningGateway> {
-  const log = new InMemoryEventLog(EVENT_TAIL, (e) => logger.error("event listener failed", { error: e }));
+  const local = new InMemoryEventLog(EVENT_TAIL, (e) => logger.error("event listener failed", { error: e }));
+  // With a shared store, session events travel between replicas through it (and the store's log wraps ours).
+  const shared = await sharedState(options, local, logger);
+  const log = shared.log;
   const { upstreams, routing, sessions, explain } = projectGateway(log);
   const redactor = new EventRedactor();
   redactor.follow(log);
@@ -98,10 +101,11 @@ export async function startGateway(
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
   registerCatalogMetrics(metrics.registry, routing, explain);
+  shared.instrument(metrics.registry);
   const policy = originPolicy(options);
   const identities = await identityResolver(options, env);
   const admission = new Admission(tokens, sessions, policy, identities);
-  const store = new InMemorySessionStore();
+  const store = shared.store;
   const audit = options.auditLog === "off"
     ? undefined
     : AuditLog.open({ file: options.auditLog, includeArguments: options.auditArguments });
@@ -115,6 +119,8 @@ export async function startGateway(
     tokens,
     admission,
     store,
+    bus: shared.bus,
+    storeStatus: shared.status,
     metrics,
     audit,
     env,
@@ -136,6 +142,8 @@ export async function startGateway(
     checkIntervalMs: options.checkIntervalSeconds * 1000,
   });
   supervisor.start();
+  // Before serving: a replica that starts late starts from what the others know.
+  await shared.start(sessions);
 
   const broker = createBroker(context);
   const { hostname, port } = parseAddress(options.brokerAddress);
@@ -146,6 +154,8 @@ export async function startGateway(
       hostname,
       port,
       name: "broker (--mcp-broker-address)",
+      // Local workers (--workers) share the port; the kernel spreads connections over them.
+      reusePort: options.worker !== undefined,
       timeouts: {
         headerMs: options.httpHeaderTimeoutSeconds * 1000,
         idleMs: options.httpIdleTimeoutSeconds * 1000,
@@ -159,6 +169,7 @@ export async function startGateway(
   } catch (e) {
     broker.close();
     await supervisor.stop();
+    await shared.close();
     throw e;
   }
   const host = http.addr.hostname.includes(":") ? `[${http.addr.hostname}]` : http.addr.hostname;
@@ -170,6 +181,7 @@ export async function startGateway(
     try {
       router = await startRouter({
         address: options.routerAddress,
+        reusePort: options.worker !== undefined,
         publicHost: options.publicHost,
         privateHost: options.privateHost,
         maxBodyBytes: options.maxBodyBytes,
@@ -187,6 +199,7 @@ export async function startGateway(
       await http.drain(0);
       await supervisor.stop();
       eventFile?.close();
+      await shared.close();
       const message = (e as Error).message;
       throw new Error(
         /EADDRINUSE/.test(message)
@@ -212,6 +225,7 @@ export async function startGateway(
       abort.abort();
       await supervisor.stop();
       eventFile?.close();
+      await shared.close();
       throw e;
     }
   }
@@ -239,6 +253,7 @@ export async function startGateway(
       abort.abort();
       await supervisor.stop();
       await operator?.finished;
+      await shared.close();
       audit?.close();
       eventFile?.close();
       return { connectionsCut: remaining, tookMs: Date.now() - started };
@@ -254,6 +269,21 @@ export async function startGateway(
       await shutdown({ graceMs: 2_000 });
     },
   };
+}
+
+/** What replicas share, from `--session-store`: nothing (the embedded default), or Redis. */
+async function sharedState(
+  options: GatewayOptions,
+  log: InMemoryEventLog,
+  logger: Logger,
+): Promise<SharedState> {
+  if (options.sessionStore === "memory") return embeddedState(log);
+  const { openRedisState } = await import("./redis/mod.ts");
+  return openRedisState(log, {
+    url: options.sessionStore,
+    sessionTtlMs: options.sessionMinutes * 60_000,
+    logger,
+  });
 }
 
 /**

@@ -22,6 +22,9 @@ async function main(): Promise<number> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
       if (!stop.signal.aborted) return stop.abort(signal);
+      // A worker of --workers gets Ctrl-C's SIGINT from the terminal and SIGTERM from its parent: one request
+      // to stop, not two. Its parent decides when to give up.
+      if (options.worker !== undefined) return;
       // A second signal while draining: the operator wants out now.
       logger.warn(`${signal} again: exiting without waiting for calls in flight`);
       Deno.exit(1);
@@ -52,6 +55,11 @@ async function main(): Promise<number> {
       throw e;
     }
     return 0;
+  }
+
+  if (options.workers > 1 && options.worker === undefined) {
+    const { runWorkers } = await import("./workers/supervisor.ts");
+    return await runWorkers(options, Deno.args, logger, stop.signal);
   }
 
   let gateway;

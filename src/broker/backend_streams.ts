@@ -10,13 +10,23 @@ import type { BackendBinding } from "../session/session_map.ts";
 import type { Logger } from "../observe/log.ts";
 import { backendSessionHeaders } from "../mcp/backend_headers.ts";
 import type { Relay } from "./relay.ts";
+import { LOCAL_BUS, type SessionBus } from "../session/bus.ts";
 import type { NotificationHub } from "./notifications.ts";
+
+/** A backend's own `notifications/<list>/list_changed`. */
+const LIST_CHANGED = /"method"\s*:\s*"notifications\/(tools|prompts|resources)\/list_changed"/;
 
 export class BackendStreams {
   #open = new Map<string, AbortController>();
   #unsubscribe: () => void;
 
-  constructor(log: EventLog, private readonly hub: NotificationHub, private readonly logger: Logger) {
+  constructor(
+    log: EventLog,
+    private readonly hub: NotificationHub,
+    private readonly logger: Logger,
+    /** Replicas: one of them holds each backend stream, and the client's own stream may be elsewhere. */
+    private readonly bus: SessionBus = LOCAL_BUS,
+  ) {
     this.#unsubscribe = log.subscribe((event) => {
       if (event.type === "SessionClosed") this.#closeWhere((key) => key.startsWith(`${event.session}\0`));
       if (event.type === "BackendSessionInvalidated") this.#close(`${event.session}\0${event.server}`);
@@ -33,7 +43,10 @@ export class BackendStreams {
     const abort = new AbortController();
     this.#open.set(key, abort);
     (async () => {
+      let held = false;
       try {
+        held = await this.bus.claimBackendStream(session, server.name);
+        if (!held || abort.signal.aborted) return;
         const headers = backendSessionHeaders(server, binding);
         headers.accept = "text/event-stream";
         delete headers["content-type"];
@@ -47,7 +60,10 @@ export class BackendStreams {
           return;
         }
         for await (const event of parseSse(res.body)) {
-          if (event.data) this.hub.sendJson(session, await relay.rewrite(event.data));
+          // The gateway announces changes of its aggregated lists itself, once per client.
+          if (event.data && !LIST_CHANGED.test(event.data)) {
+            this.hub.deliver(session, await relay.rewrite(event.data));
+          }
         }
       } catch (e) {
         if (!abort.signal.aborted) {
@@ -55,6 +71,7 @@ export class BackendStreams {
         }
       } finally {
         if (this.#open.get(key) === abort) this.#open.delete(key);
+        if (held) this.bus.releaseBackendStream(session, server.name);
       }
     })();
   }

@@ -10,6 +10,8 @@ import type { GatewayMetrics } from "../observe/metrics.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { SessionMapState } from "../session/session_map.ts";
+import type { SessionBus } from "../session/bus.ts";
+import type { SessionStoreStatus } from "../session/shared_state.ts";
 import type { SessionStore } from "../session/store.ts";
 import type { TokenService } from "../session/tokens.ts";
 
@@ -40,6 +42,10 @@ export interface BrokerContext {
   tokens: TokenService;
   admission: Admission;
   store: SessionStore;
+  /** Delivery to clients whose streams another replica holds (absent: this process holds them all). */
+  bus?: SessionBus;
+  /** The session store's state, for `/status` and `/readyz` (absent: the embedded one, always ok). */
+  storeStatus?: () => SessionStoreStatus;
   metrics: GatewayMetrics;
   /** One line per routed request; absent when the audit log is off. */
   audit?: AuditLog;

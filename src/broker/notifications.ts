@@ -7,6 +7,7 @@ import type { EventLog } from "../events/log.ts";
 import type { Catalog } from "../routing/tool_view.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { formatSse } from "../mcp/sse.ts";
+import { LOCAL_BUS, type SessionBus } from "../session/bus.ts";
 
 const LIST_CHANGED: [keyof Catalog, string][] = [
   ["tools", "notifications/tools/list_changed"],
@@ -44,8 +45,18 @@ export class NotificationHub {
   #unsubscribe: () => void;
 
   #size = 0;
+  /** Sessions with a stream here → stops listening for their messages from other replicas. */
+  #listening = new Map<string, () => void>();
 
-  constructor(log: EventLog, catalog: () => Catalog, private readonly limits: StreamLimits) {
+  /** Called when a session's first stream opens on this process (replicas re-open backend streams then). */
+  onFirstStream?: (session: string) => void;
+
+  constructor(
+    log: EventLog,
+    catalog: () => Catalog,
+    private readonly limits: StreamLimits,
+    private readonly bus: SessionBus = LOCAL_BUS,
+  ) {
     this.#versions = versions(catalog());
     this.#unsubscribe = log.subscribe((event) => {
       if (event.type === "SessionClosed") this.closeSession(event.session);
@@ -109,6 +120,10 @@ export class NotificationHub {
         list.push(stream);
         this.#streams.set(session, list);
         this.#size++;
+        if (list.length === 1) {
+          this.#listening.set(session, this.bus.listen(session, (json) => this.sendJson(session, json)));
+          this.onFirstStream?.(session);
+        }
         // An SSE comment: invisible to clients, keeps intermediaries from timing out an idle stream.
         stream.send(": connected\n\n");
         keepAlive = setInterval(() => stream.send(": keep-alive\n\n"), this.limits.keepAliveMs);
@@ -131,10 +146,29 @@ export class NotificationHub {
     const list = before.filter((s) => s !== stream);
     this.#size--;
     if (list.length) this.#streams.set(stream.session, list);
-    else this.#streams.delete(stream.session);
+    else this.#forget(stream.session);
   }
 
-  /** Sends one message to one session (its newest stream that still accepts data). */
+  #forget(session: string) {
+    this.#streams.delete(session);
+    this.#listening.get(session)?.();
+    this.#listening.delete(session);
+  }
+
+  /** Sessions with a GET stream on this process. */
+  sessions(): string[] {
+    return [...this.#streams.keys()];
+  }
+
+  /**
+   * Sends one message to one session, on this process's stream of it or, when there is none here, on
+   * another replica's (a backend's message relayed by the replica holding the backend session's stream).
+   */
+  deliver(session: string, json: string): void {
+    if (!this.sendJson(session, json)) void this.bus.publish(session, json);
+  }
+
+  /** Sends one message to one session (its newest stream here that still accepts data). */
   sendTo(session: string, message: unknown): boolean {
     return this.sendJson(session, JSON.stringify(message));
   }
@@ -159,7 +193,7 @@ export class NotificationHub {
     const list = this.#streams.get(session) ?? [];
     for (const stream of list) stream.close();
     this.#size -= list.length;
-    this.#streams.delete(session);
+    this.#forget(session);
   }
 
   close(): void {

@@ -83,6 +83,13 @@ export async function forwardRouted(
     };
   }
   const res = await forward(ctx, deps, req, session, routed.body, server, rawId, options);
+  if ((method === "resources/subscribe" || method === "resources/unsubscribe") && res.ok) {
+    // Recorded for the replica that may hold the backend session's stream after this one.
+    const uri = typeof params?.uri === "string" ? params.uri : "";
+    if (method === "resources/unsubscribe") {
+      await deps.store.removeSubscription(session.claims.id, server.name, uri);
+    } else await deps.store.addSubscription(session.claims.id, server.name, uri);
+  }
   if (method === "resources/subscribe" && res.ok) {
     // Updates for a subscription arrive on the backend session's own GET stream.
     const binding = await deps.binder.acquire(session.claims, server, rawId);

@@ -17,6 +17,7 @@ import { NotificationHub } from "./notifications.ts";
 import { handleProtectedResource } from "./oauth.ts";
 import { Relay } from "./relay.ts";
 import { handleStatus } from "./status.ts";
+import type { SessionBus } from "../session/bus.ts";
 
 export interface Broker {
   /** `info` is what `Deno.serve` passes; without it the request is treated as remote. */
@@ -41,9 +42,9 @@ export function createBroker(ctx: BrokerContext): Broker {
     perSession: ctx.options.maxStreamsPerSession,
     total: ctx.options.maxStreams,
     keepAliveMs: ctx.options.keepAliveMs,
-  });
+  }, ctx.bus);
   const binder = new BackendBinder(ctx.log, ctx.sessions, ctx.store, openDirect);
-  const streams = new BackendStreams(ctx.log, hub, ctx.logger);
+  const streams = new BackendStreams(ctx.log, hub, ctx.logger, ctx.bus);
   const deps: ForwardDeps = { binder, streams, store: ctx.store };
   const mcp = createMcpEndpoint(ctx, hub, deps);
   // A client that can answer requests (roots, sampling, elicitation) must also hear those a backend sends
@@ -79,6 +80,9 @@ export function createBroker(ctx: BrokerContext): Broker {
   };
   const isOperatorPath = (path: string) =>
     path.startsWith("/debug/") || path === "/console" || path.startsWith("/console/");
+
+  // Replicas: a backend stream's holder may be gone. Whoever holds the client's stream opens it again.
+  const stopTakeover = ctx.bus?.shared ? takeOverBackendStreams(ctx, hub, streams, ctx.bus) : () => {};
 
   const handler = async (req: Request, info?: { remoteAddr: Deno.Addr }): Promise<Response> => {
     const url = new URL(req.url);
@@ -149,6 +153,8 @@ export function createBroker(ctx: BrokerContext): Broker {
       hub.close();
     },
     async closeBackendSessions(keep = new Set<string>()) {
+      // Replicas share backend sessions: the others still serve these clients.
+      if (ctx.bus?.shared) return;
       const servers = ctx.upstreams.state.servers;
       await Promise.all(
         [...ctx.sessions.state.open.keys()].map((id) => binder.closeAll(id, servers, keep)),
@@ -156,6 +162,7 @@ export function createBroker(ctx: BrokerContext): Broker {
     },
     close() {
       eventStreams.close();
+      stopTakeover();
       unsubscribe();
       streams.close();
       hub.close();
@@ -163,13 +170,53 @@ export function createBroker(ctx: BrokerContext): Broker {
   };
 }
 
-/** Ready once a config is loaded and, if it names enabled servers, at least one of them serves. */
+/**
+ * Re-opens, for sessions whose GET stream is here, the backend streams nobody alive holds: when such a
+ * stream opens (a client reconnecting after its replica died) and when a replica is gone. Backend streams
+ * are wanted by sessions that answer backend requests, and by resource subscriptions.
+ */
+function takeOverBackendStreams(
+  ctx: BrokerContext,
+  hub: NotificationHub,
+  streams: BackendStreams,
+  bus: SessionBus,
+): () => void {
+  const ensure = async (session: string) => {
+    const open = ctx.sessions.state.open.get(session);
+    if (!open?.backends?.size) return;
+    const subscribed = open.answersRequests ? undefined : new Set(await ctx.store.subscribedServers(session));
+    for (const [name, binding] of open.backends) {
+      const server = ctx.upstreams.state.servers.get(name)?.config;
+      if (!server || (subscribed && !subscribed.has(name))) continue;
+      streams.ensure(session, server, binding, new Relay(ctx.store, ctx.logger, session, server, binding));
+    }
+  };
+  hub.onFirstStream = (session) => void ensure(session).catch(() => {});
+  return bus.onPeerLost(() => {
+    for (const session of hub.sessions()) ensure(session).catch(() => {});
+  });
+}
+
+/**
+ * Ready once a config is loaded and, if it names enabled servers, at least one of them serves; with a shared
+ * session store, once this replica has loaded the shared state (afterwards a lost store only degrades: the
+ * replica keeps serving from its own state, and says so).
+ */
 function readiness(ctx: BrokerContext): Response {
   const state = ctx.upstreams.state;
   if (!state.configSource) return new Response("no configuration loaded\n", { status: 503 });
   const enabled = [...state.servers.values()].filter((s) => s.config.enabled);
   if (enabled.length && !enabled.some((s) => s.status === "ready")) {
     return new Response("no upstream MCP server is ready\n", { status: 503 });
+  }
+  const store = ctx.storeStatus?.();
+  if (store?.state === "syncing") {
+    return new Response("loading the shared session state from the session store\n", { status: 503 });
+  }
+  if (store?.state === "degraded") {
+    return new Response(
+      "ready (degraded: the session store is unreachable; sessions are served from this replica's own state)\n",
+    );
   }
   return new Response("ready\n");
 }

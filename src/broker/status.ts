@@ -110,6 +110,7 @@ export function handleStatus(ctx: BrokerContext, req: Request, encodedName: stri
         : undefined,
     },
     openSessions: ctx.sessions.state.open.size,
+    sessionStore: ctx.storeStatus?.() ?? { kind: "memory", state: "ok" },
     timestamp: new Date().toISOString(),
   }, { headers });
 }

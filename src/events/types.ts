@@ -119,8 +119,11 @@ export type GatewayEvent =
 
 export type EventType = GatewayEvent["type"];
 
-/** An event as stored in the log: with its position and time. */
-export type LoggedEvent = GatewayEvent & { seq: number; at: number };
+/**
+ * An event as stored in the log: with its position and time, and, for an event another replica appended to
+ * a shared log (or read from the shared store's state), where it came from.
+ */
+export type LoggedEvent = GatewayEvent & { seq: number; at: number; origin?: string };
 
 /** Narrow to one event type. */
 export type EventOf<T extends EventType> = Extract<GatewayEvent, { type: T }>;

@@ -29,6 +29,8 @@ export interface HttpServerOptions {
   port: number;
   /** What the listener is, for messages ("broker"). */
   name: string;
+  /** Share the port with other processes (`--workers`): the kernel spreads connections over them. */
+  reusePort?: boolean;
   timeouts: HttpTimeouts;
   logger: Logger;
   /** Answers a request whose handler threw. */
@@ -123,7 +125,7 @@ export function serveHttp(options: HttpServerOptions, handler: HttpHandler): Htt
   absorbCloseRace();
   let listener: Deno.TcpListener;
   try {
-    listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    listener = Deno.listen({ hostname: options.hostname, port: options.port, reusePort: options.reusePort });
   } catch (e) {
     throw new ListenError(options.name, options.hostname, options.port, e);
   }
@@ -246,6 +248,7 @@ function serveWithDenoServe(options: HttpServerOptions, handler: HttpHandler): H
     server = Deno.serve({
       hostname: options.hostname,
       port: options.port,
+      reusePort: options.reusePort,
       onListen: () => {},
       onError: options.onError,
     }, handler);

@@ -22,6 +22,8 @@ export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
 export interface RouterOptions {
   /** "host:port", port may be 0. */
   address: string;
+  /** Share the port with other processes (local workers): SO_REUSEPORT. */
+  reusePort?: boolean;
   /** The broker's public host (`--mcp-gateway-public-host`), e.g. "mcp.127-0-0-1.sslip.io:8888". */
   publicHost: string;
   /** `host:port` of the Envoy listener the hairpin initialize goes through (`--mcp-gateway-private-host`). */
@@ -75,7 +77,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       openThroughEnvoy({ privateHost: o.privateHost, tokens: o.tokens }),
     ),
   };
-  const { port, server } = await serveExtProc(ctx, o.address);
+  const { port, server } = await serveExtProc(ctx, o.address, o.reusePort);
   const host = o.address.slice(0, o.address.lastIndexOf(":"));
   logger.info("router listening", { address: `${host}:${port}` });
   return {

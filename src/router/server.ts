@@ -4,6 +4,7 @@
  * reply rather than a stuck request.
  */
 import * as grpc from "@grpc/grpc-js";
+import net from "node:net";
 import { GatewayError } from "../mcp/errors.ts";
 import type { RouterContext, StreamState } from "./context.ts";
 import {
@@ -82,17 +83,44 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
   });
 }
 
-/** Starts the gRPC server on `address` ("host:port", port may be 0); resolves to the bound port. */
+/**
+ * Starts the gRPC server on `address` ("host:port", port may be 0); resolves to the bound port. With
+ * `reusePort`, several processes (local workers) listen on the same port: grpc-js has no such option (the C
+ * core's `grpc.so_reuseport` is not read by it), so the socket is ours, listening with SO_REUSEPORT, and each
+ * accepted connection is handed to grpc-js (`createConnectionInjector`).
+ */
 export async function serveExtProc(
   ctx: RouterContext,
   address: string,
+  reusePort = false,
 ): Promise<{ port: number; server: grpc.Server }> {
   const server = new grpc.Server();
   server.addService(externalProcessorService(), {
     Process: (call: ProcessStream) => handleStream(ctx, call),
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e, p) => e ? reject(e) : resolve(p))
-  );
-  return { port, server };
+  const credentials = grpc.ServerCredentials.createInsecure();
+  if (!reusePort) {
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, credentials, (e, p) => e ? reject(e) : resolve(p))
+    );
+    return { port, server };
+  }
+  const injector = server.createConnectionInjector(credentials);
+  const listener = net.createServer((socket) => injector.injectConnection(socket));
+  const split = address.lastIndexOf(":");
+  const host = address.slice(0, split).replace(/^\[|\]$/g, "") || "0.0.0.0";
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen({ host, port: Number(address.slice(split + 1)), reusePort: true }, () => resolve());
+  });
+  listener.on("error", (e) => ctx.logger.warn("router listener error", { error: e }));
+  // grpc-js closes the injected connections on shutdown; the listening socket is ours to close.
+  const shutdown = server.tryShutdown.bind(server);
+  server.tryShutdown = (callback) => listener.close(() => shutdown(callback));
+  const forceShutdown = server.forceShutdown.bind(server);
+  server.forceShutdown = () => {
+    listener.close();
+    forceShutdown();
+  };
+  return { port: (listener.address() as net.AddressInfo).port, server };
 }

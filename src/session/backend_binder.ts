@@ -7,7 +7,8 @@
  * - a session that is closed gets no new backend session;
  * - one that closes while its backend session is being opened (a DELETE racing the first call) has that
  *   backend session closed again as soon as it exists, and the caller is told the session is gone;
- * - a session this process never saw open (another replica's) is adopted with its token's expiry.
+ * - a session this process never saw open (another replica's) is adopted with its token's expiry;
+ * - every process sharing the session store uses the same backend session ({@link SessionStore.bindOnce}).
  */
 import type { ServerConfig } from "../config/schema.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
@@ -70,7 +71,15 @@ export class BackendBinder {
   }
 
   async #open(claims: SessionClaims, server: ServerConfig, client?: HeaderLookup): Promise<BackendBinding> {
-    const binding = await this.opener(claims, server, client);
+    const bound = await this.store.bindOnce(
+      claims.id,
+      server.name,
+      () => this.opener(claims, server, client),
+    );
+    if ("closed" in bound) throw terminated();
+    // Another process opened it and recorded it: its event reaches this log too.
+    if (!bound.opened) return bound.binding;
+    const binding = bound.binding;
     const level = await this.store.logLevel(claims.id);
     if (level) await post(server, binding, setLevelBody(level));
     if (isClosed(this.sessions.state, claims.id) || claims.expiresAt <= Date.now()) {

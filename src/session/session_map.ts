@@ -49,15 +49,16 @@ export const sessionMapProjection: Projection<SessionMapState> = {
   },
   apply(state, event) {
     switch (event.type) {
-      case "SessionOpened":
+      case "SessionOpened": {
         if (state.closed.has(event.session)) return state;
-        state.open.set(
-          event.session,
-          event.answersRequests
-            ? { expiresAt: event.expiresAt, answersRequests: true }
-            : { expiresAt: event.expiresAt },
-        );
+        const opened: GatewaySession = { expiresAt: event.expiresAt };
+        if (event.answersRequests) opened.answersRequests = true;
+        // Heard twice (a shared log replayed after a snapshot): the bindings learnt meanwhile stay.
+        const known = state.open.get(event.session)?.backends;
+        if (known) opened.backends = known;
+        state.open.set(event.session, opened);
         break;
+      }
       case "BackendSessionBound": {
         if (state.closed.has(event.session)) return state;
         let session = state.open.get(event.session);

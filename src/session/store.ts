@@ -8,6 +8,7 @@
  * Values are plain data (server names, backend session ids), never live objects.
  */
 import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
+import type { BackendBinding } from "./session_map.ts";
 
 /** Where a call went: the server and the backend session it ran on. */
 export interface CallRoute {
@@ -27,6 +28,12 @@ export interface RelayedRequest extends CallRoute {
   backendRawId: string;
 }
 
+/**
+ * What {@link SessionStore.bindOnce} found: the binding to use, and whether this call opened it (and so must
+ * record it); or that the gateway session is closed.
+ */
+export type BindResult = { binding: BackendBinding; opened: boolean } | { closed: true };
+
 export interface SessionStore {
   /** Records a call in flight; `ttlMs` bounds it when its end is never seen (the Envoy path). */
   beginCall(session: string, rawId: string, route: CallRoute, ttlMs?: number): Promise<void>;
@@ -43,6 +50,21 @@ export interface SessionStore {
   logLevel(session: string): Promise<string | undefined>;
   /** Forgets everything about a session (DELETE, expiry). */
   dropSession(session: string): Promise<void>;
+  /**
+   * The backend session of (`session`, `server`), opened once by every process sharing this store: `open`
+   * runs when none is recorded and no other process is opening one; otherwise the one another process opened
+   * (or is opening) is returned. Every process uses the one backend session per client and server, so the backend's
+   * per-session state (subscriptions, elicitations in flight) is never split between replicas.
+   */
+  bindOnce(session: string, server: string, open: () => Promise<BackendBinding>): Promise<BindResult>;
+  /**
+   * Records a resource subscription of `session` on `server` (its updates come on that backend session's
+   * GET stream, which whichever process holds it must keep open).
+   */
+  addSubscription(session: string, server: string, uri: string): Promise<void>;
+  removeSubscription(session: string, server: string, uri: string): Promise<void>;
+  /** Servers on which `session` holds resource subscriptions. */
+  subscribedServers(session: string): Promise<string[]>;
 }
 
 /** How long a call's route is kept when its end is not seen, and how long a client may take to answer. */
@@ -102,6 +124,8 @@ export class InMemorySessionStore implements SessionStore {
   #latest = new ExpiringMap<string, CallRoute>();
   #relayed = new ExpiringMap<string, RelayedRequest>();
   #levels = new Map<string, string>();
+  /** session → server → subscribed URIs. */
+  #subscriptions = new Map<string, Map<string, Set<string>>>();
 
   beginCall(session: string, rawId: string, route: CallRoute, ttlMs = CALL_TTL_MS): Promise<void> {
     this.#calls.set(`${session}\0${rawId}`, route, ttlMs);
@@ -150,6 +174,38 @@ export class InMemorySessionStore implements SessionStore {
     this.#latest.delete(session);
     this.#relayed.deleteWhere((_, request) => request.session === session);
     this.#levels.delete(session);
+    this.#subscriptions.delete(session);
     return Promise.resolve();
+  }
+
+  /** One process: the binder already shares one `initialize` between concurrent first calls. */
+  async bindOnce(
+    _session: string,
+    _server: string,
+    open: () => Promise<BackendBinding>,
+  ): Promise<BindResult> {
+    return { binding: await open(), opened: true };
+  }
+
+  addSubscription(session: string, server: string, uri: string): Promise<void> {
+    let servers = this.#subscriptions.get(session);
+    if (!servers) this.#subscriptions.set(session, servers = new Map());
+    let uris = servers.get(server);
+    if (!uris) servers.set(server, uris = new Set());
+    uris.add(uri);
+    return Promise.resolve();
+  }
+
+  removeSubscription(session: string, server: string, uri: string): Promise<void> {
+    const servers = this.#subscriptions.get(session);
+    const uris = servers?.get(server);
+    uris?.delete(uri);
+    if (uris?.size === 0) servers!.delete(server);
+    if (servers?.size === 0) this.#subscriptions.delete(session);
+    return Promise.resolve();
+  }
+
+  subscribedServers(session: string): Promise<string[]> {
+    return Promise.resolve([...this.#subscriptions.get(session)?.keys() ?? []]);
   }
 }

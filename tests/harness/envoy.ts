@@ -242,12 +242,15 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
       },
     });
   };
-  let client: grpc.Client | undefined;
+  // One client per processor address; a function may name another address for each request (several
+  // routers behind one Envoy cluster).
+  const clients = new Map<string, grpc.Client>();
   const grpcClient = () => {
+    const address = typeof opts.extProc === "function" ? opts.extProc() : opts.extProc;
+    let client = clients.get(address);
     if (!client) {
-      const address = typeof opts.extProc === "function" ? opts.extProc() : opts.extProc;
       const Client = externalProcessorClient();
-      client = new Client(address, grpc.credentials.createInsecure());
+      clients.set(address, client = new Client(address, grpc.credentials.createInsecure()));
     }
     return client;
   };
@@ -582,7 +585,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
     const port = server.addr.port;
     const close = async () => {
       for (const stop of [...inflight]) stop();
-      client?.close();
+      for (const client of clients.values()) client.close();
       await server.shutdown();
     };
     resolve({ port, url: `http://127.0.0.1:${port}`, exchanges, close, [Symbol.asyncDispose]: close });

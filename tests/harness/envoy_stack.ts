@@ -1,6 +1,8 @@
 /**
  * The whole Envoy data path on loopback: the real broker (in-process, as src/gateway.ts starts it), the
  * router sharing its event log, and the Envoy harness in front, with clusters for every configured server.
+ * With `replicas`, several broker+router pairs sharing `sessionStore` stand behind the one Envoy, which
+ * sends each request to the next pair's router and broker in turn (no stickiness).
  */
 import { parseCli } from "../../src/cli.ts";
 import { startGateway } from "../../src/gateway.ts";
@@ -22,10 +24,15 @@ export interface StackServer {
   forwardClientToken?: boolean;
 }
 
+type Gateway = Awaited<ReturnType<typeof startGateway>>;
+
 export interface EnvoyStack {
   envoy: EnvoyHarness;
-  gateway: Awaited<ReturnType<typeof startGateway>>;
+  /** The first replica's broker and router. */
+  gateway: Gateway;
   routerPort: number;
+  /** Every replica's broker and router. */
+  replicas: { gateway: Gateway; routerPort: number }[];
   /** The MCP endpoint clients use: `<harness>/mcp`. */
   mcpUrl: string;
   close(): Promise<void>;
@@ -37,6 +44,10 @@ export async function startEnvoyStack(
   options: {
     maxBodyBytes?: number;
     expectTools?: number;
+    /** Gateway replicas sharing one store (each with its own router). */
+    replicas?: number;
+    /** `--session-store` (e.g. a redis:// URL) for the replicas. */
+    sessionStore?: string;
     /** More gateway flags (identity, audit…). */
     args?: string[];
     /** The gateway's environment variables (`OAUTH_*`), instead of the process's. */
@@ -51,22 +62,49 @@ export async function startEnvoyStack(
   );
   // The proxy first, on port 0: the broker's hairpin needs its address, and it learns the router's and the
   // broker's once they listen (no request reaches it before this function returns).
-  let routerAddress = "";
-  let brokerUrl = "";
+  const routerAddresses: string[] = [];
+  const brokerUrls: string[] = [];
+  let nextRouter = 0;
+  let nextBroker = 0;
   const envoy = await startEnvoyHarness({
-    extProc: () => routerAddress,
+    extProc: () => routerAddresses[nextRouter++ % routerAddresses.length],
     clusters: Object.fromEntries(servers.map((s) => [s.hostname, s.url])),
-    defaultCluster: () => brokerUrl,
+    defaultCluster: () => brokerUrls[nextBroker++ % brokerUrls.length],
   });
-  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
-  let router: Awaited<ReturnType<typeof startRouter>> | undefined;
+  const replicas: { gateway: Gateway; router: Awaited<ReturnType<typeof startRouter>> }[] = [];
   const close = async () => {
     await envoy.close();
-    await router?.close();
-    await gateway?.close();
+    for (const { gateway, router } of replicas) {
+      await router.close();
+      await gateway.close();
+    }
     await Deno.remove(dir, { recursive: true });
   };
   try {
+    for (let i = 0; i < (options.replicas ?? 1); i++) replicas.push(await startReplica());
+    await waitFor(
+      () =>
+        replicas.every(({ gateway: { context } }) =>
+          context.routing.state.view.table.routes.size >= (options.expectTools ?? 1) &&
+          servers.every((s) => discovered(context.log.recent(), s.name))
+        ),
+      "tools, prompts and resources discovered by the gateway",
+    );
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    envoy,
+    gateway: replicas[0].gateway,
+    routerPort: replicas[0].router.port,
+    replicas: replicas.map((r) => ({ gateway: r.gateway, routerPort: r.router.port })),
+    mcpUrl: `${envoy.url}/mcp`,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+
+  async function startReplica() {
     const cli = parseCli([
       "--mcp-gateway-config",
       config,
@@ -82,43 +120,34 @@ export async function startEnvoyStack(
       "test-signing-key-0123456789abcdef0123456789",
       "--audit-log",
       "off",
+      ...(options.sessionStore ? ["--session-store", options.sessionStore] : []),
       ...options.args ?? [],
     ], () => undefined);
     if (!cli.ok) throw new Error(`bad test flags: ${JSON.stringify(cli)}`);
-    gateway = await startGateway(cli.options, silentLogger, (name) => options.env?.[name]);
-    brokerUrl = gateway.brokerUrl;
+    const gateway = await startGateway(cli.options, silentLogger, (name) => options.env?.[name]);
     const { log, routing, sessions, tokens, admission, store, audit } = gateway.context;
-    router = await startRouter({
-      address: "127.0.0.1:0",
-      publicHost: PUBLIC_HOST,
-      privateHost: `127.0.0.1:${envoy.port}`,
-      maxBodyBytes: options.maxBodyBytes ?? 5 * 1024 * 1024,
-      log,
-      tokens,
-      admission,
-      store,
-      audit,
-      logger: silentLogger,
-      routing,
-      sessions,
-    });
-    routerAddress = `127.0.0.1:${router.port}`;
-    await waitFor(
-      () =>
-        routing.state.view.table.routes.size >= (options.expectTools ?? 1) &&
-        servers.every((s) => discovered(log.recent(), s.name)),
-      "tools, prompts and resources discovered by the gateway",
-    );
-  } catch (e) {
-    await close();
-    throw e;
+    let router;
+    try {
+      router = await startRouter({
+        address: "127.0.0.1:0",
+        publicHost: PUBLIC_HOST,
+        privateHost: `127.0.0.1:${envoy.port}`,
+        maxBodyBytes: options.maxBodyBytes ?? 5 * 1024 * 1024,
+        log,
+        tokens,
+        admission,
+        store,
+        audit,
+        logger: silentLogger,
+        routing,
+        sessions,
+      });
+    } catch (e) {
+      await gateway.close();
+      throw e;
+    }
+    routerAddresses.push(`127.0.0.1:${router.port}`);
+    brokerUrls.push(gateway.brokerUrl);
+    return { gateway, router };
   }
-  return {
-    envoy,
-    gateway,
-    routerPort: router.port,
-    mcpUrl: `${envoy.url}/mcp`,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
 }

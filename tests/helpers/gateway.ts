@@ -28,6 +28,8 @@ export interface GatewayProcess {
   /** The events `/debug/events` still holds, oldest first, optionally of one type. */
   events(type?: string): Promise<any[]>;
   stop(): Promise<void>;
+  /** Kills the process at once (SIGKILL: a crash, nothing drained). */
+  kill(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -222,6 +224,14 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
         return (await (await fetch(`${baseUrl}/debug/events${query}`)).json()).events;
       },
       stop,
+      async kill() {
+        if (!exited) {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* gone */ }
+        }
+        await stop();
+      },
       [Symbol.asyncDispose]: stop,
     };
   } catch (e) {

@@ -152,6 +152,12 @@ export function initializeBody(protocolVersion = "2025-11-25", capabilities: Rec
   });
 }
 
+/** The gateway session id (`jti`) a session token carries: what the gateway's events and projections name. */
+export function sessionIdOf(token: string): string {
+  const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(payload)).jti;
+}
+
 /** Opens a session with a raw initialize and returns its id. */
 export async function rawInitialize(url: string, protocolVersion = "2025-11-25"): Promise<string> {
   const res = await rawPost(url, initializeBody(protocolVersion));
