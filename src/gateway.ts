@@ -94,6 +94,7 @@ export async function startGateway(options: GatewayOptions, logger: Logger): Pro
     logger: logger.with({ component: "upstream" }),
     checkIntervalMs: options.checkIntervalSeconds * 1000,
   });
+  context.resources = supervisor;
   supervisor.start();
 
   const broker = createBroker(context);

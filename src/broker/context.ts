@@ -10,6 +10,7 @@ import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { SessionMapState } from "../session/session_map.ts";
 import type { SessionStore } from "../session/store.ts";
 import type { TokenService } from "../session/tokens.ts";
+import type { ResourceWatcher } from "../upstream/supervisor.ts";
 
 export interface BrokerOptions extends OriginPolicy {
   /** Largest accepted POST body; larger ones get 413. */
@@ -35,6 +36,8 @@ export interface BrokerContext {
   metrics: GatewayMetrics;
   /** One line per routed request; absent when the audit log is off. */
   audit?: AuditLog;
+  /** Resource updates from backends, by their own URIs (the upstream managers'). */
+  resources?: ResourceWatcher;
   logger: Logger;
   options: BrokerOptions;
 }

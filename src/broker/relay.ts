@@ -24,8 +24,20 @@ export function answerOf(message: Record<string, unknown>): Answer | false {
 }
 
 export interface RelayOptions {
-  /** Rewrites the result of the response (e.g. resource URIs back to served ones). */
-  rewriteResult?: (result: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * Rewrites the result of the response (resource URIs back to served ones, framing for the client's era).
+   * A {@link GatewayError} replaces the response: the client is told why it gets no result.
+   */
+  rewriteResult?: (
+    result: Record<string, unknown>,
+  ) => Record<string, unknown> | GatewayError | Promise<Record<string, unknown> | GatewayError>;
+  /**
+   * Takes a request the backend sends during the call instead of relaying it to the client (a 2026 client
+   * cannot be sent requests): returns the text to give the client instead, or undefined for nothing.
+   */
+  onBackendRequest?: (message: Record<string, unknown>) => Promise<string | undefined>;
+  /** Notifications the client must not get (e.g. log messages a 2026 client did not ask for). */
+  dropNotification?: (message: Record<string, unknown>) => boolean;
 }
 
 export class Relay {
@@ -41,14 +53,14 @@ export class Relay {
 
   /** One message, as JSON text in and out; returns the input itself when nothing changes. */
   async rewrite(text: string): Promise<string> {
-    return (await this.#process(text)).text;
+    return (await this.#process(text)).text ?? "";
   }
 
   /**
    * Rewrites one message and tells whether it was the response (the one message that answers a call),
    * and if so whether it reports a failure (a JSON-RPC error, or a tool result marked `isError`).
    */
-  async #process(text: string): Promise<{ text: string; response: Answer | false }> {
+  async #process(text: string): Promise<{ text: string | undefined; response: Answer | false }> {
     let message: Record<string, unknown>;
     try {
       message = JSON.parse(text);
@@ -57,6 +69,14 @@ export class Relay {
     }
     if (!message || typeof message !== "object") return { text, response: false };
     const params = message.params as Record<string, unknown> | undefined;
+    if (typeof message.method === "string" && "id" in message && this.options.onBackendRequest) {
+      return { text: await this.options.onBackendRequest(message), response: false };
+    }
+    if (
+      typeof message.method === "string" && !("id" in message) && this.options.dropNotification?.(message)
+    ) {
+      return { text: undefined, response: false };
+    }
     if (typeof message.method === "string" && "id" in message) {
       const id = await this.store.relay({
         session: this.session,
@@ -73,7 +93,10 @@ export class Relay {
     }
     const response = answerOf(message);
     if (response && this.options.rewriteResult && message.result && typeof message.result === "object") {
-      const result = this.options.rewriteResult(message.result as Record<string, unknown>);
+      const result = await this.options.rewriteResult(message.result as Record<string, unknown>);
+      if (result instanceof GatewayError) {
+        return { text: result.withId(JSON.stringify(message.id)).body(), response: "error" };
+      }
       return { text: JSON.stringify({ ...message, result }), response };
     }
     return { text, response };
@@ -117,13 +140,13 @@ export class Relay {
             controller.close();
             return;
           }
-          let data = value.data;
+          let data: string | undefined = value.data;
           if (data) {
             const processed = await this.#process(data);
             data = processed.text;
             answered ||= processed.response;
           }
-          controller.enqueue(encoder.encode(formatSse({ ...value, data })));
+          if (data !== undefined) controller.enqueue(encoder.encode(formatSse({ ...value, data })));
         } catch (e) {
           end();
           this.logger.warn("backend stream broke", { server: this.server.name, error: e });

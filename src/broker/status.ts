@@ -45,7 +45,11 @@ function serverStatus(ctx: BrokerContext, s: UpstreamState) {
     totalPrompts: s.prompts.length,
     totalResources: s.resources.length,
     totalResourceTemplates: s.templates.length,
+    // The era the gateway speaks with the server, and every era it serves (a dual-era server: both).
+    era: s.era,
+    eras: s.era === "2026" && s.legacyProtocolVersion ? ["2026", "2025"] : s.era ? [s.era] : [],
     protocolVersion: s.protocolVersion,
+    legacyProtocolVersion: s.legacyProtocolVersion,
     serverInfo: s.serverInfo,
     lastError: s.lastError
       ? { stage: s.lastError.stage, reason: s.lastError.reason, at: new Date(s.lastError.at).toISOString() }
