@@ -54,17 +54,17 @@ const KIND_BY_CODE: Partial<Record<number, GatewayErrorKind>> = {
   [RpcCode.MissingRequiredClientCapability]: "missing-client-capability",
 };
 
-/** The body as the SDK's classifier reads it (a JSON value; our parser kept the raw id aside). */
-function bodyOf(message: JsonRpcMessage): Record<string, unknown> {
+/**
+ * The body as the SDK's classifier reads it. The id stands in for the real one, which our parser keeps
+ * raw: the gateway carries ids of any size, where the SDK's schema wants safe integers, and an id says
+ * nothing of the era.
+ */
+function bodyOf(message: Exclude<JsonRpcMessage, { kind: "response" }>): Record<string, unknown> {
   switch (message.kind) {
     case "request":
-      return { jsonrpc: "2.0", id: message.id, method: message.method, ...paramsOf(message.params) };
+      return { jsonrpc: "2.0", id: 0, method: message.method, ...paramsOf(message.params) };
     case "notification":
       return { jsonrpc: "2.0", method: message.method, ...paramsOf(message.params) };
-    case "response":
-      return "error" in message && message.error !== undefined
-        ? { jsonrpc: "2.0", id: message.id, error: message.error }
-        : { jsonrpc: "2.0", id: message.id, result: message.result };
   }
 }
 
@@ -101,6 +101,8 @@ export function classifyInbound(lookup: HeaderLookup, parsed: ParsedBody): Norma
   const versionHeader = header(lookup, PROTOCOL_VERSION_HEADER);
   const methodHeader = header(lookup, MCP_METHOD_HEADER);
   const nameHeader = header(lookup, MCP_NAME_HEADER);
+  // A posted response answers a 2025 backend's request: 2026 has none (the classifier says the same).
+  if (message.kind === "response") return { era: "2025", protocolVersion: versionHeader, message, text };
   const outcome = classifyInboundRequest({
     httpMethod: "POST",
     protocolVersionHeader: versionHeader,
