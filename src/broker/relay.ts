@@ -5,6 +5,7 @@
  */
 import type { ServerConfig } from "../config/schema.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import { memberSpans, replaceAt } from "../mcp/jsonrpc.ts";
 import { formatSse, parseSse } from "../mcp/sse.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import type { BackendBinding } from "../session/session_map.ts";
@@ -94,10 +95,11 @@ export class Relay {
     const response = answerOf(message);
     if (response && this.options.rewriteResult && message.result && typeof message.result === "object") {
       const result = await this.options.rewriteResult(message.result as Record<string, unknown>);
-      if (result instanceof GatewayError) {
-        return { text: result.withId(JSON.stringify(message.id)).body(), response: "error" };
-      }
-      return { text: JSON.stringify({ ...message, result }), response };
+      // Only the result changes: the id is spliced back as sent (ids of any size survive).
+      const idSpan = memberSpans(text).get("id");
+      const rawId = idSpan ? text.slice(idSpan[0], idSpan[1]) : "null";
+      if (result instanceof GatewayError) return { text: result.withId(rawId).body(), response: "error" };
+      return { text: replaceAt(text, ["result"], JSON.stringify(result)), response };
     }
     return { text, response };
   }
