@@ -192,3 +192,42 @@ Deno.test("cross-era matrix: list changes and resource updates reach both eras f
   }
   await listen.close();
 });
+
+Deno.test("cross-era matrix: progress everywhere; elicitation within an era, a clear error across eras until bridged", async () => {
+  await using m = await startMatrix();
+  await using old = await connectClientV2(m.gw.mcpUrl, { mode: "legacy" });
+  await using neu = await connectClientV2(m.gw.mcpUrl, { mode: { pin: MODERN_VERSION } });
+  for (const [name, mcp] of [["2025", old], ["2026", neu]] as const) {
+    for (const backend of Object.keys(BACKENDS) as Backend[]) {
+      const p = BACKENDS[backend];
+      const pairing = `${name} client, ${backend} backend`;
+      const progress: number[] = [];
+      const since = mcp.notifications.length;
+      const done = await mcp.client.callTool(
+        { name: `${p}progress`, arguments: { steps: 2 } },
+        { onprogress: (n) => progress.push(n.progress) },
+      );
+      assertEquals([textOf(done), progress], ["progress done: 2 steps", [1, 2]], pairing);
+      if (name === "2026") {
+        // Without `logLevel` in its envelope a 2026 client is sent no log messages, whichever backend.
+        const logs = mcp.notifications.slice(since).filter((n) => n.method === "notifications/message");
+        assertEquals(logs, [], pairing);
+      }
+      const crosses = (name === "2025" && backend === "modern") || (name === "2026" && backend === "legacy");
+      const call = mcp.client.callTool({ name: `${p}confirm`, arguments: { question: "Go?" } });
+      if (!crosses) {
+        // Same era on the wire: the 2025 backend's request is relayed, or the 2026 `input_required` passes
+        // through untouched and the client's retry (same name, same backend) completes it.
+        assertEquals(
+          textOf(await call),
+          'confirmed: action=accept, content={"confirmed":true,"name":"tester"}',
+          pairing,
+        );
+        continue;
+      }
+      // Across eras the question cannot be carried yet: the call ends with an error that says so.
+      const outcome = await call.then((r) => JSON.stringify(r), (e) => String(e));
+      assertMatch(outcome, /cannot yet relay/, `${pairing}: ${outcome}`);
+    }
+  }
+});

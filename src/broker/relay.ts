@@ -135,20 +135,26 @@ export class Relay {
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
-          const { value, done } = await events.next();
-          if (done) {
-            end();
-            if (!answered) controller.enqueue(cut("ended the stream"));
-            controller.close();
+          // A pull must enqueue something (or end the stream): a stream whose pull enqueues nothing is not
+          // pulled again. Messages the client must not get are skipped here, so read on past them.
+          while (true) {
+            const { value, done } = await events.next();
+            if (done) {
+              end();
+              if (!answered) controller.enqueue(cut("ended the stream"));
+              controller.close();
+              return;
+            }
+            let data: string | undefined = value.data;
+            if (data) {
+              const processed = await this.#process(data);
+              data = processed.text;
+              answered ||= processed.response;
+            }
+            if (data === undefined) continue;
+            controller.enqueue(encoder.encode(formatSse({ ...value, data })));
             return;
           }
-          let data: string | undefined = value.data;
-          if (data) {
-            const processed = await this.#process(data);
-            data = processed.text;
-            answered ||= processed.response;
-          }
-          if (data !== undefined) controller.enqueue(encoder.encode(formatSse({ ...value, data })));
         } catch (e) {
           end();
           this.logger.warn("backend stream broke", { server: this.server.name, error: e });
