@@ -365,3 +365,37 @@ Deno.test("relay: framing a result splices it, so the response id keeps every di
   assert(out.includes(`"id":123456789012345678901234567890`), out);
   assertEquals(JSON.parse(out).result.resultType, "complete");
 });
+
+Deno.test("era classification agrees with the SDK's classifier on every case, fast path included", async () => {
+  const { classifyInboundRequest } = await import("@modelcontextprotocol/server");
+  const bodies = [
+    { jsonrpc: "2.0", id: 1, method: "tools/list" },
+    { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25" } },
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    { jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: { progressToken: 1 } } },
+    modern("tools/list"),
+    modern("initialize"),
+    modern("tools/list", {}, { [V]: "2025-11-25" }),
+    modern("tools/list", {}, { [V]: 7 }),
+    { jsonrpc: "2.0", method: "notifications/cancelled", params: { _meta: { [V]: "2026-07-28" } } },
+  ];
+  const versionHeaders = [undefined, "2025-06-18", "2026-07-28", " 2026-07-28 ", "garbage", "2027-01-01"];
+  for (const body of bodies) {
+    for (const version of versionHeaders) {
+      const h: Record<string, string> = version === undefined ? {} : { "mcp-protocol-version": version };
+      const sdk = classifyInboundRequest({ httpMethod: "POST", protocolVersionHeader: version, body });
+      let ours: string;
+      try {
+        ours = classify(body, { ...h, "mcp-method": body.method }).era === "2026" ? "modern" : "legacy";
+      } catch (e) {
+        ours = `reject ${(e as GatewayError).code}`;
+      }
+      const what = `${JSON.stringify(body)} with ${JSON.stringify(version)}: SDK ${sdk.kind}, ours ${ours}`;
+      if (sdk.kind === "reject") assertEquals(ours, `reject ${sdk.code}`, what);
+      else if (sdk.kind === "legacy") assertEquals(ours, "legacy", what);
+      // Past the classifier, the ladder's later rungs may still refuse a modern request: a revision the
+      // gateway does not serve (-32022), standard headers missing or disagreeing (-32020).
+      else assert(["modern", "reject -32022", "reject -32020"].includes(ours), what);
+    }
+  }
+});

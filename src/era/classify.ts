@@ -18,8 +18,14 @@ import { classifyInboundRequest } from "@modelcontextprotocol/server";
 import type { HeaderLookup } from "../mcp/backend_headers.ts";
 import { GatewayError, type GatewayErrorKind } from "../mcp/errors.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
-import { ALL_PROTOCOL_VERSIONS, type Era, MODERN_PROTOCOL_VERSIONS, RpcCode } from "../mcp/protocol.ts";
-import { type ClientEnvelope, readEnvelope } from "./envelope.ts";
+import {
+  ALL_PROTOCOL_VERSIONS,
+  type Era,
+  eraOfVersion,
+  MODERN_PROTOCOL_VERSIONS,
+  RpcCode,
+} from "../mcp/protocol.ts";
+import { type ClientEnvelope, PROTOCOL_VERSION_META_KEY, readEnvelope } from "./envelope.ts";
 import {
   decodeHeaderValue,
   MCP_METHOD_HEADER,
@@ -68,6 +74,12 @@ function bodyOf(message: Exclude<JsonRpcMessage, { kind: "response" }>): Record<
   }
 }
 
+/** Whether `params._meta` carries the envelope's claim (the protocol-version key, whatever its value). */
+function hasClaim(params: Record<string, unknown> | undefined): boolean {
+  const meta = params?._meta;
+  return !!meta && typeof meta === "object" && !Array.isArray(meta) && PROTOCOL_VERSION_META_KEY in meta;
+}
+
 function paramsOf(params: Record<string, unknown> | undefined) {
   return params === undefined ? {} : { params };
 }
@@ -103,6 +115,14 @@ export function classifyInbound(lookup: HeaderLookup, parsed: ParsedBody): Norma
   const nameHeader = header(lookup, MCP_NAME_HEADER);
   // A posted response answers a 2025 backend's request: 2026 has none (the classifier says the same).
   if (message.kind === "response") return { era: "2025", protocolVersion: versionHeader, message, text };
+  // The 2025 hot path: no envelope claim and no 2026 version header is 2025 by every rule of the
+  // classifier (our parser has already checked the JSON-RPC shape), so it is not asked.
+  if (
+    !hasClaim(message.params) &&
+    (versionHeader === undefined || eraOfVersion(stripOws(versionHeader)) === "2025")
+  ) {
+    return { era: "2025", protocolVersion: versionHeader, message, text };
+  }
   const outcome = classifyInboundRequest({
     httpMethod: "POST",
     protocolVersionHeader: versionHeader,
