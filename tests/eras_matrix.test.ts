@@ -6,6 +6,7 @@
  * backend is checked too: the wire the gateway picked, the envelope and the standard headers.
  */
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { waitFor } from "./helpers/ports.ts";
 import { startGatewayFor } from "./helpers/gateway.ts";
 import { connectClientV2, type ConnectedClientV2, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
 import { COUNTER_URI, EXTRA_TOOL, startModern } from "./servers/modern.ts";
@@ -230,4 +231,54 @@ Deno.test("cross-era matrix: progress everywhere; elicitation within an era, a c
       assertMatch(outcome, /cannot yet relay/, `${pairing}: ${outcome}`);
     }
   }
+});
+
+/**
+ * A pass-through proxy in front of a backend that notes which POSTs had their answer stream closed by the
+ * gateway before it ended.
+ */
+function closingProxy(target: string) {
+  const closed: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const body = req.method === "POST" ? await req.text() : undefined;
+    const method = body ? JSON.parse(body).method : req.method;
+    const res = await fetch(target, { method: req.method, headers: req.headers, body });
+    if (!res.body) return new Response(null, { status: res.status, headers: res.headers });
+    const reader = res.body.getReader();
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel() {
+        closed.push(method);
+        return reader.cancel();
+      },
+    });
+    return new Response(stream, { status: res.status, headers: res.headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/mcp`,
+    closed,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+Deno.test("cross-era: a 2025 client's cancellation closes its call on a 2026 backend", async () => {
+  await using backend = await startModern({ mode: "modern" });
+  await using proxy = closingProxy(backend.url);
+  await using gw = await startGatewayFor([{ name: "m", url: proxy.url, toolPrefix: "m_" }]);
+  await using old = await connectClientV2(gw.mcpUrl, { mode: "legacy" });
+  const abort = new AbortController();
+  const progress: number[] = [];
+  const call = old.client.callTool({ name: "m_progress", arguments: { steps: 20 } }, {
+    signal: abort.signal,
+    onprogress: (p) => progress.push(p.progress),
+  }).catch((e: Error) => e);
+  await waitFor(() => progress.length > 0, "the call is running");
+  abort.abort("changed my mind");
+  assert(String(await call).includes("changed my mind"));
+  await waitFor(() => proxy.closed.includes("tools/call"), "the gateway closed the backend's answer");
+  assert(progress.length < 20, `the call ran to its end: ${progress}`);
 });

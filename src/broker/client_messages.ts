@@ -35,7 +35,10 @@ export async function handleClientMessage(
     return accepted();
   }
   if (message.method === "notifications/cancelled" && message.params?.requestId !== undefined) {
-    const call = await deps.store.call(sessionId, JSON.stringify(message.params.requestId));
+    const rawId = JSON.stringify(message.params.requestId);
+    // A call on a 2026 backend is cancelled by closing it; one on a backend session, by telling the backend.
+    if (deps.statelessCalls.cancel(sessionId, rawId)) return accepted();
+    const call = await deps.store.call(sessionId, rawId);
     if (call) await send(ctx, call, text);
   }
   return accepted();

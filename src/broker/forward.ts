@@ -27,6 +27,7 @@ import { backendSessionHeaders } from "../mcp/backend_headers.ts";
 import type { BackendStreams } from "./backend_streams.ts";
 import type { BrokerContext } from "./context.ts";
 import { answerOptions } from "./era_answers.ts";
+import type { StatelessCalls } from "./stateless_calls.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { answerOf, Relay, type RelayOptions } from "./relay.ts";
 
@@ -37,6 +38,8 @@ export interface ForwardDeps {
   store: SessionStore;
   /** Listen streams, and 2025 sessions' watches of 2026 backends' resources. */
   subscriptions: Subscriptions;
+  /** 2025 sessions' calls on 2026 backends, so a cancellation can close them. */
+  statelessCalls: StatelessCalls;
 }
 
 export interface ForwardOptions {
@@ -160,10 +163,17 @@ export async function forward(
       protocolVersion: binding?.protocolVersion ?? MODERN_PROTOCOL_VERSION,
     };
     if (session) await deps.store.beginCall(session.claims.id, rawId, route);
-    const endCall = () => void (session && deps.store.endCall(session.claims.id, rawId));
+    const signal = session && wire === "stateless"
+      ? deps.statelessCalls.begin(session.claims.id, rawId)
+      : undefined;
+    const endCall = () => {
+      if (!session) return;
+      void deps.store.endCall(session.claims.id, rawId);
+      if (signal) deps.statelessCalls.end(session.claims.id, rawId);
+    };
     let res: Response;
     try {
-      res = await fetch(server.url, { method: "POST", headers: request.headers, body: request.body });
+      res = await fetch(server.url, { method: "POST", headers: request.headers, body: request.body, signal });
     } catch (e) {
       endCall();
       options.onAnswer?.("unavailable", elapsed());

@@ -13,6 +13,7 @@ import { NotificationHub } from "./notifications.ts";
 import { handleProtectedResource } from "./oauth.ts";
 import { Relay } from "./relay.ts";
 import { handleStatus } from "./status.ts";
+import { StatelessCalls } from "./stateless_calls.ts";
 import { Subscriptions } from "./subscriptions.ts";
 
 export interface Broker {
@@ -42,7 +43,13 @@ export function createBroker(ctx: BrokerContext): Broker {
     keepAliveMs: ctx.options.keepAliveMs,
     maxStreams: ctx.options.maxStreams,
   });
-  const deps: ForwardDeps = { binder, streams, store: ctx.store, subscriptions };
+  const deps: ForwardDeps = {
+    binder,
+    streams,
+    store: ctx.store,
+    subscriptions,
+    statelessCalls: new StatelessCalls(),
+  };
   const mcp = createMcpEndpoint(ctx, hub, deps, subscriptions);
   // A client that can answer requests (roots, sampling, elicitation) must also hear those a backend sends
   // outside any call: they come on the backend session's GET stream. Backend sessions bound by either data
