@@ -282,3 +282,18 @@ Deno.test("cross-era: a 2025 client's cancellation closes its call on a 2026 bac
   await waitFor(() => proxy.closed.includes("tools/call"), "the gateway closed the backend's answer");
   assert(progress.length < 20, `the call ran to its end: ${progress}`);
 });
+
+Deno.test("cross-era: a 2026 backend's refusals reach a 2025 client as JSON-RPC errors, not as HTTP failures", async () => {
+  await using backend = await startModern({ mode: "modern" });
+  await using gw = await startGatewayFor([{ name: "m", url: backend.url, toolPrefix: "m_" }]);
+  await using old = await connectClientV2(gw.mcpUrl, { mode: "legacy" });
+  // The backend has no completions: 404 / -32601 in its era. To a 2025 client an HTTP 404 would mean its
+  // session is gone; it gets the JSON-RPC error, on 200, and its session goes on.
+  const refused = await old.client.complete({
+    ref: { type: "ref/prompt", name: "m_greeting" },
+    argument: { name: "name", value: "A" },
+  }).then(() => undefined, (e) => e);
+  assertEquals([refused?.constructor?.name, refused?.code], ["ProtocolError", -32601], String(refused));
+  const after = await old.client.callTool({ name: "m_echo", arguments: { message: "after" } });
+  assertEquals(textOf(after), "Echo: after");
+});

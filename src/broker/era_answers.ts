@@ -83,6 +83,16 @@ export function answerOptions(
   return options;
 }
 
+/**
+ * The HTTP status a client gets for a backend's JSON answer. A 2026 backend answers its validation
+ * ladder's refusals with 400 and an unknown method with 404; to a 2025 client an HTTP 404 means "your
+ * session is gone" (it would re-initialize) and a 400 a malformed request of its own. For a 2025 client
+ * both are what they are in its era: JSON-RPC errors answering its request, on HTTP 200.
+ */
+export function answerStatus(admitted: Admitted, wire: BackendWire, status: number): number {
+  return admitted.era === "2025" && wire === "stateless" && (status === 400 || status === 404) ? 200 : status;
+}
+
 /** A 2026 client without `logLevel` in its envelope gets no log messages; with one, those at or above it. */
 function unwantedLog(level: string | undefined, message: Record<string, unknown>): boolean {
   if (message.method !== "notifications/message") return false;

@@ -26,7 +26,7 @@ import type { SessionStore } from "../session/store.ts";
 import { backendSessionHeaders } from "../mcp/backend_headers.ts";
 import type { BackendStreams } from "./backend_streams.ts";
 import type { BrokerContext } from "./context.ts";
-import { answerOptions } from "./era_answers.ts";
+import { answerOptions, answerStatus } from "./era_answers.ts";
 import type { StatelessCalls } from "./stateless_calls.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { answerOf, Relay, type RelayOptions } from "./relay.ts";
@@ -203,6 +203,7 @@ export async function forward(
       options.onSettled?.("error", error);
       throw error;
     }
+    const status = answerStatus(admitted, wire, res.status);
     const headers = new Headers(session ? { "mcp-session-id": session.token } : {});
     if (type) headers.set("content-type", type);
     const relayOptions = answerOptions({
@@ -229,13 +230,13 @@ export async function forward(
         endCall();
         options.onSettled?.(answer === "cut" ? "error" : answer);
       });
-      return new Response(stream, { status: res.status, headers });
+      return new Response(stream, { status, headers });
     }
     endCall();
     const text = await res.text();
     options.onSettled?.(res.ok ? jsonAnswer(text) : "error");
-    if (!relayOptions.rewriteResult || !res.ok) return new Response(text, { status: res.status, headers });
-    return new Response(await relay.rewrite(text), { status: res.status, headers });
+    if (!relayOptions.rewriteResult || !res.ok) return new Response(text, { status, headers });
+    return new Response(await relay.rewrite(text), { status, headers });
   }
   const error = unavailable(server, "it keeps rejecting new sessions", rawId);
   options.onSettled?.("unavailable", error);
