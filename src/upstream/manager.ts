@@ -411,6 +411,7 @@ export class UpstreamManager {
 
   /** Brings the backend's subscriptions in line with the watches (one sync at a time, the last one wins). */
   #syncWatches(): void {
+    if (this.#stopped) return;
     if (this.#syncing) {
       this.#resync = true;
       return;
