@@ -141,6 +141,7 @@ export async function startGateway(
     logger: logger.with({ component: "upstream" }),
     checkIntervalMs: options.checkIntervalSeconds * 1000,
   });
+  context.resources = supervisor;
   supervisor.start();
   // Before serving: a replica that starts late starts from what the others know.
   await shared.start(sessions);

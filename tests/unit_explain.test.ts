@@ -32,6 +32,7 @@ function connected(s: Server): GatewayEvent {
     type: "UpstreamConnected",
     server: s.name,
     upstreamKey: key(s),
+    era: "2025",
     protocolVersion: "2025-11-25",
     serverInfo: { name: s.name, version: "1" },
     capabilities: { tools: {} },

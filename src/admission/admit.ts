@@ -4,9 +4,11 @@
  *
  * Checked, in order: Origin and Host (DNS rebinding); who is calling (a bearer token when the gateway
  * validates tokens, a policy layer's trusted header, the selected virtual server: one {@link Identity});
- * the gateway session (spec, Streamable HTTP session management: none → 400, unknown, expired or terminated
- * → 404 so the client re-initializes), which must belong to the same subject that opened it; and the
- * `MCP-Protocol-Version` header (unsupported → 400).
+ * then, for a 2025-era request, the gateway session (spec, Streamable HTTP session management: none → 400,
+ * unknown, expired or terminated → 404 so the client re-initializes), which must belong to the same subject
+ * that opened it, and the `MCP-Protocol-Version` header (unsupported → 400). A 2026-era request has no
+ * session: it is authenticated on its own, and its envelope (already validated by `era/classify.ts`) says
+ * what its client is.
  */
 import type { ProjectionView } from "../events/log.ts";
 import type { BearerError } from "../identity/bearer.ts";
@@ -14,6 +16,8 @@ import { ANONYMOUS, type Identity } from "../identity/identity.ts";
 import { type IdentityResolver, subjectKey } from "../identity/resolve.ts";
 import type { HeaderLookup } from "../mcp/backend_headers.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import type { ClientEnvelope } from "../era/envelope.ts";
+import type { NormalizedRequest } from "../era/classify.ts";
 import { isSupportedProtocolVersion } from "../mcp/protocol.ts";
 import { isClosed, type SessionMapState } from "../session/session_map.ts";
 import type { SessionClaims, TokenService } from "../session/tokens.ts";
@@ -34,10 +38,32 @@ export interface Identified {
   identity: Identity;
 }
 
-/** An admitted request's session: the token the client holds, what it says, and who is calling. */
-export interface Admitted extends Identified {
+/** A 2025 gateway session: the token the client holds and what it says. */
+export interface AdmittedSession {
   token: string;
   claims: SessionClaims;
+}
+
+/** An admitted 2025-era request: it belongs to a gateway session, whose claims say what its client is. */
+export interface Admitted2025 extends Identified {
+  era: "2025";
+  envelope: ClientEnvelope;
+  session: AdmittedSession;
+}
+
+/** An admitted 2026-era request: no session; its own envelope says what its client is. */
+export interface Admitted2026 extends Identified {
+  era: "2026";
+  envelope: ClientEnvelope;
+  session?: undefined;
+}
+
+/** An admitted request, whichever era: who is calling, what its client declared, and its session if any. */
+export type Admitted = Admitted2025 | Admitted2026;
+
+/** The envelope a 2025 session stands for: the version and capabilities its `initialize` settled. */
+export function sessionEnvelope(claims: SessionClaims): ClientEnvelope {
+  return { protocolVersion: claims.protocolVersion, capabilities: claims.clientCapabilities };
 }
 
 /** A bearer-token refusal as a gateway error: 401/403 with the RFC 6750 challenge, or 503. */
@@ -74,8 +100,23 @@ export class Admission {
     return { identity: result.identity };
   }
 
-  /** Admits a request that must belong to a session; throws the {@link GatewayError} to answer with. */
-  async admit(req: InboundRequest): Promise<Admitted> {
+  /**
+   * Admits a classified request: a 2026 one on its own, a 2025 one by its session. Throws the
+   * {@link GatewayError} to answer with.
+   */
+  async admit(req: InboundRequest, request: Pick<NormalizedRequest, "era" | "envelope">): Promise<Admitted> {
+    if (request.era === "2026" && request.envelope) {
+      const { identity } = await this.identify(req);
+      return { era: "2026", envelope: request.envelope, identity };
+    }
+    return await this.admitSession(req);
+  }
+
+  /**
+   * Admits a request that must belong to a 2025 gateway session (every 2025 request but `initialize`, GET
+   * and DELETE); throws the {@link GatewayError} to answer with.
+   */
+  async admitSession(req: InboundRequest): Promise<Admitted2025> {
     const rawId = req.rawId ?? "null";
     const { identity } = await this.identify(req);
     const token = req.header("mcp-session-id");
@@ -103,6 +144,6 @@ export class Admission {
         rawId,
       );
     }
-    return { token, claims, identity };
+    return { era: "2025", envelope: sessionEnvelope(claims), identity, session: { token, claims } };
   }
 }

@@ -4,7 +4,7 @@
  * call reaches the backend running it; the rest concern only the gateway). Both are found through the
  * session store, so they reach the right backend whichever path or replica carried the call.
  */
-import type { Admitted } from "../admission/admit.ts";
+import type { Admitted2025 } from "../admission/admit.ts";
 import type { JsonRpcMessage } from "../mcp/jsonrpc.ts";
 import { replaceId } from "../mcp/jsonrpc.ts";
 import type { CallRoute } from "../session/store.ts";
@@ -15,10 +15,11 @@ import type { ForwardDeps } from "./forward.ts";
 export async function handleClientMessage(
   ctx: BrokerContext,
   deps: ForwardDeps,
-  session: Admitted,
+  admitted: Admitted2025,
   message: Exclude<JsonRpcMessage, { kind: "request" }>,
   text: string,
 ): Promise<Response> {
+  const { session } = admitted;
   const accepted = () => new Response(null, { status: 202, headers: { "mcp-session-id": session.token } });
   const sessionId = session.claims.id;
   if (message.kind === "response") {
@@ -34,7 +35,10 @@ export async function handleClientMessage(
     return accepted();
   }
   if (message.method === "notifications/cancelled" && message.params?.requestId !== undefined) {
-    const call = await deps.store.call(sessionId, JSON.stringify(message.params.requestId));
+    const rawId = JSON.stringify(message.params.requestId);
+    // A call on a 2026 backend is cancelled by closing it; one on a backend session, by telling the backend.
+    if (deps.statelessCalls.cancel(sessionId, rawId)) return accepted();
+    const call = await deps.store.call(sessionId, rawId);
     if (call) await send(ctx, call, text);
   }
   return accepted();

@@ -14,6 +14,7 @@ import type { SessionBus } from "../session/bus.ts";
 import type { SessionStoreStatus } from "../session/shared_state.ts";
 import type { SessionStore } from "../session/store.ts";
 import type { TokenService } from "../session/tokens.ts";
+import type { ResourceWatcher } from "../upstream/supervisor.ts";
 
 export interface BrokerOptions extends OriginPolicy {
   /** Largest accepted POST body; larger ones get 413. */
@@ -51,6 +52,8 @@ export interface BrokerContext {
   audit?: AuditLog;
   /** Environment variables (`OAUTH_*` for the protected resource metadata), read per request. */
   env: (name: string) => string | undefined;
+  /** Resource updates from backends, by their own URIs (the upstream managers'). */
+  resources?: ResourceWatcher;
   logger: Logger;
   options: BrokerOptions;
 }

@@ -18,6 +18,10 @@ export const GATEWAY_CAPABILITIES = {
   logging: {},
 };
 
+/** What the gateway tells clients of itself, in `initialize` (2025) and `server/discover` (2026). */
+export const GATEWAY_INSTRUCTIONS =
+  "MCP Gateway: tools, prompts and resources from several MCP servers, each under its own prefix.";
+
 export async function handleInitialize(
   ctx: BrokerContext,
   params: Record<string, unknown> | undefined,
@@ -39,8 +43,7 @@ export async function handleInitialize(
     protocolVersion,
     capabilities: GATEWAY_CAPABILITIES,
     serverInfo: GATEWAY_INFO,
-    instructions:
-      "MCP Gateway: tools, prompts and resources from several MCP servers, each under its own prefix.",
+    instructions: GATEWAY_INSTRUCTIONS,
   };
   return new Response(resultText(rawId, JSON.stringify(result)), {
     headers: { "content-type": "application/json", "mcp-session-id": token },

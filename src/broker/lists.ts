@@ -1,12 +1,15 @@
 /**
  * The list methods: answered from the routing projection's pre-rendered catalog, never by asking backends,
  * and narrowed to what the caller may see ({@link visibleList}: capabilities, virtual server, declared
- * client capabilities).
+ * client capabilities). A 2026 client's answer also carries the list's cache hint: the aggregate of the
+ * contributing upstreams' ({@link listCacheHint}), `private` when the answer depends on the caller.
  */
 import type { Admitted } from "../admission/admit.ts";
+import { listResultText } from "../era/frame.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
 import type { MethodRoute } from "../mcp/methods.ts";
+import { listCacheHint } from "../routing/list_cache.ts";
 import { selectedVirtualServer, visibleList } from "../routing/visibility.ts";
 import type { BrokerContext } from "./context.ts";
 
@@ -15,7 +18,7 @@ export function handleList(
   route: Extract<MethodRoute, { answer: "list" }>,
   params: Record<string, unknown> | undefined,
   rawId: string,
-  session: Admitted,
+  admitted: Admitted,
 ): Response {
   // Every list fits in one page: a cursor from a client can only be one we never issued.
   if (params?.cursor !== undefined) {
@@ -25,7 +28,7 @@ export function handleList(
       rawId,
     );
   }
-  const { identity, claims } = session;
+  const { identity, envelope, session } = admitted;
   const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, identity);
   if (identity.virtualServer && !virtual) {
     ctx.logger.warn("unknown virtual server; serving the full list", {
@@ -33,8 +36,16 @@ export function handleList(
     });
   }
   const catalog = ctx.routing.state.view.catalog;
-  const { json } = visibleList(catalog, route.list, identity, virtual, claims.clientCapabilities);
-  return new Response(resultText(rawId, `{"${route.field}":${json}}`), {
-    headers: { "content-type": "application/json", "mcp-session-id": session.token },
-  });
+  const visible = visibleList(catalog, route.list, identity, virtual, envelope.capabilities);
+  const upstream = listCacheHint(ctx.upstreams.state, route.list);
+  const hint = {
+    ttlMs: upstream.ttlMs,
+    cacheScope: visible.cacheScope === "private" ? "private" as const : upstream.cacheScope,
+  };
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (session) headers["mcp-session-id"] = session.token;
+  return new Response(
+    resultText(rawId, listResultText(admitted.era, route.field, visible.json, hint)),
+    { headers },
+  );
 }

@@ -1,21 +1,28 @@
 /**
- * The client-facing MCP endpoint (Streamable HTTP, spec 2025-11-25 "Transports"): POST carries JSON-RPC,
- * GET opens the notification stream, DELETE ends the session. Every failure is a {@link GatewayError}, so the
- * status code and JSON-RPC error for each problem are decided in one place.
+ * The client-facing MCP endpoint (Streamable HTTP), one `/mcp` for both protocol eras. Every POST is
+ * classified first (`era/classify.ts`): a 2025-era message belongs to a gateway session (POST carries
+ * JSON-RPC, GET opens the notification stream, DELETE ends the session, spec 2025-11-25 "Transports"); a
+ * 2026-era request stands alone (spec 2026-07-28: per-request `_meta`, no session, `server/discover`,
+ * `subscriptions/listen`). Which methods exist in which era is the method table's fact. Every failure is
+ * a {@link GatewayError}, so the status code and JSON-RPC error for each problem are decided in one place.
  */
 import type { Admitted, InboundRequest } from "../admission/admit.ts";
+import { classifyInbound, type NormalizedRequest } from "../era/classify.ts";
 import { GatewayError } from "../mcp/errors.ts";
-import { type JsonRpcMessage, parseJsonRpc, resultText } from "../mcp/jsonrpc.ts";
+import { parseJsonRpc, resultText } from "../mcp/jsonrpc.ts";
 import { contentTypeProblem, postAcceptProblem } from "../mcp/media.ts";
-import { methodRoute, metricMethod } from "../mcp/methods.ts";
+import { methodRoute, metricMethod, unknownMethod } from "../mcp/methods.ts";
 import { readBody } from "./body.ts";
 import { handleClientMessage } from "./client_messages.ts";
 import type { BrokerContext } from "./context.ts";
 import type { ForwardDeps } from "./forward.ts";
+import { handleDiscover } from "./discover.ts";
 import { handleInitialize } from "./initialize.ts";
 import { handleList } from "./lists.ts";
 import type { NotificationHub } from "./notifications.ts";
 import { forwardRouted } from "./routed.ts";
+import type { Subscriptions } from "./subscriptions.ts";
+import { forwardTask } from "./tasks.ts";
 
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
@@ -31,6 +38,7 @@ export function createMcpEndpoint(
   ctx: BrokerContext,
   hub: NotificationHub,
   deps: ForwardDeps,
+  subscriptions: Subscriptions,
 ): McpEndpoint {
   async function post(req: Request): Promise<Response> {
     const typeProblem = contentTypeProblem(req.headers.get("content-type"));
@@ -49,11 +57,14 @@ export function createMcpEndpoint(
       ctx.logger.info("request body not read", { error: e });
       throw new GatewayError("invalid-request", "Bad Request: the request body could not be read");
     });
-    const { message } = parseJsonRpc(text);
+    const parsed = parseJsonRpc(text);
+    const { message } = parsed;
     const method = message.kind === "response" ? "(response)" : message.method;
     let status = 200;
     try {
-      const res = await dispatch(req, text, message);
+      const request = classifyInbound((name) => req.headers.get(name), parsed);
+      ctx.metrics.eraRequests.inc({ era: request.era });
+      const res = await dispatch(req, request);
       status = res.status;
       return res;
     } catch (e) {
@@ -64,31 +75,41 @@ export function createMcpEndpoint(
     }
   }
 
-  async function dispatch(req: Request, text: string, message: JsonRpcMessage): Promise<Response> {
+  async function dispatch(req: Request, request: NormalizedRequest): Promise<Response> {
+    const { message, text, era } = request;
     const rawId = message.kind === "request" ? message.rawId : "null";
-    const route = message.kind === "request" ? methodRoute(message.method) : undefined;
+    const route = message.kind === "request" ? methodRoute(message.method, era) : undefined;
     if (route?.answer === "lifecycle" && message.kind === "request") {
       const { identity } = await ctx.admission.identify(inbound(req, rawId));
       return handleInitialize(ctx, message.params, rawId, identity);
     }
-    const session = await ctx.admission.admit(inbound(req, rawId));
-    if (message.kind !== "request") return handleClientMessage(ctx, deps, session, message, text);
+    const admitted = await ctx.admission.admit(inbound(req, rawId), request);
+    if (message.kind !== "request") {
+      // A 2026 notification concerns no session and no call (a 2026 client cancels by closing its stream).
+      if (admitted.era === "2026") return new Response(null, { status: 202 });
+      return handleClientMessage(ctx, deps, admitted, message, text);
+    }
     const { method, params } = message;
     switch (route?.answer) {
       case "list":
-        return handleList(ctx, route, params, rawId, session);
+        return handleList(ctx, route, params, rawId, admitted);
       case "backend":
-        return forwardRouted(ctx, deps, req, session, method, params, text, rawId);
+        return forwardRouted(ctx, deps, req, admitted, method, params, text, rawId);
+      case "task":
+        return forwardTask(ctx, deps, req, admitted, method, params, text, rawId);
+      case "discover":
+        return handleDiscover(ctx, rawId);
+      case "listen":
+        return subscriptions.listen(admitted, message.id, params, rawId);
       case "gateway":
-        return answerGateway(session, method, params, rawId);
-      default:
-        throw new GatewayError("method-not-found", `Method not found: ${method}`, rawId);
+        if (admitted.session) return answerGateway(admitted.session, method, params, rawId);
     }
+    throw unknownMethod(method, era, rawId);
   }
 
-  /** Methods the gateway answers itself. */
+  /** Methods the gateway answers itself, in a 2025 session. */
   async function answerGateway(
-    session: Admitted,
+    session: NonNullable<Admitted["session"]>,
     method: string,
     params: Record<string, unknown> | undefined,
     rawId: string,
@@ -119,12 +140,12 @@ export function createMcpEndpoint(
         headers: { allow: "POST, GET, DELETE" },
       });
     }
-    const session = await ctx.admission.admit(inbound(req));
+    const { session } = await ctx.admission.admitSession(inbound(req));
     return hub.open(session.claims.id, { "mcp-session-id": session.token });
   }
 
   async function del(req: Request): Promise<Response> {
-    const session = await ctx.admission.admit(inbound(req));
+    const { session } = await ctx.admission.admitSession(inbound(req));
     const { id, expiresAt } = session.claims;
     // Close the backends first: the projection forgets them once the session is closed. A backend session
     // still being opened is closed by the binder when it sees the session gone.

@@ -38,8 +38,12 @@ interface Stream {
   close(): void;
 }
 
+/** Hears each list change clients are told of, by notification method. */
+export type ListChangeListener = (method: string) => void;
+
 export class NotificationHub {
   #streams = new Map<string, Stream[]>();
+  #listeners = new Set<ListChangeListener>();
   #versions: Record<keyof Catalog, number>;
   #encoder = new TextEncoder();
   #unsubscribe: () => void;
@@ -62,10 +66,21 @@ export class NotificationHub {
       if (event.type === "SessionClosed") this.closeSession(event.session);
       const now = versions(catalog());
       for (const [kind, method] of LIST_CHANGED) {
-        if (now[kind] !== this.#versions[kind]) this.broadcast({ jsonrpc: "2.0", method });
+        if (now[kind] === this.#versions[kind]) continue;
+        this.broadcast({ jsonrpc: "2.0", method });
+        for (const listener of this.#listeners) listener(method);
       }
       this.#versions = now;
     });
+  }
+
+  /**
+   * Calls `listener` with each list_changed method as it is broadcast (2026 listen streams hear the same
+   * changes as 2025 GET streams), until the returned function is called.
+   */
+  onListChanged(listener: ListChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Number of open GET streams (for status and tests). */
@@ -198,6 +213,7 @@ export class NotificationHub {
 
   close(): void {
     this.#unsubscribe();
+    this.#listeners.clear();
     for (const session of [...this.#streams.keys()]) this.closeSession(session);
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { ServerConfig } from "../config/schema.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import { memberSpans, replaceAt } from "../mcp/jsonrpc.ts";
 import { formatSse, parseSse } from "../mcp/sse.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import type { BackendBinding } from "../session/session_map.ts";
@@ -24,8 +25,20 @@ export function answerOf(message: Record<string, unknown>): Answer | false {
 }
 
 export interface RelayOptions {
-  /** Rewrites the result of the response (e.g. resource URIs back to served ones). */
-  rewriteResult?: (result: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * Rewrites the result of the response (resource URIs back to served ones, framing for the client's era).
+   * A {@link GatewayError} replaces the response: the client is told why it gets no result.
+   */
+  rewriteResult?: (
+    result: Record<string, unknown>,
+  ) => Record<string, unknown> | GatewayError | Promise<Record<string, unknown> | GatewayError>;
+  /**
+   * Takes a request the backend sends during the call instead of relaying it to the client (a 2026 client
+   * cannot be sent requests): returns the text to give the client instead, or undefined for nothing.
+   */
+  onBackendRequest?: (message: Record<string, unknown>) => Promise<string | undefined>;
+  /** Notifications the client must not get (e.g. log messages a 2026 client did not ask for). */
+  dropNotification?: (message: Record<string, unknown>) => boolean;
 }
 
 export class Relay {
@@ -41,14 +54,14 @@ export class Relay {
 
   /** One message, as JSON text in and out; returns the input itself when nothing changes. */
   async rewrite(text: string): Promise<string> {
-    return (await this.#process(text)).text;
+    return (await this.#process(text)).text ?? "";
   }
 
   /**
    * Rewrites one message and tells whether it was the response (the one message that answers a call),
    * and if so whether it reports a failure (a JSON-RPC error, or a tool result marked `isError`).
    */
-  async #process(text: string): Promise<{ text: string; response: Answer | false }> {
+  async #process(text: string): Promise<{ text: string | undefined; response: Answer | false }> {
     let message: Record<string, unknown>;
     try {
       message = JSON.parse(text);
@@ -57,6 +70,14 @@ export class Relay {
     }
     if (!message || typeof message !== "object") return { text, response: false };
     const params = message.params as Record<string, unknown> | undefined;
+    if (typeof message.method === "string" && "id" in message && this.options.onBackendRequest) {
+      return { text: await this.options.onBackendRequest(message), response: false };
+    }
+    if (
+      typeof message.method === "string" && !("id" in message) && this.options.dropNotification?.(message)
+    ) {
+      return { text: undefined, response: false };
+    }
     if (typeof message.method === "string" && "id" in message) {
       const id = await this.store.relay({
         session: this.session,
@@ -73,8 +94,12 @@ export class Relay {
     }
     const response = answerOf(message);
     if (response && this.options.rewriteResult && message.result && typeof message.result === "object") {
-      const result = this.options.rewriteResult(message.result as Record<string, unknown>);
-      return { text: JSON.stringify({ ...message, result }), response };
+      const result = await this.options.rewriteResult(message.result as Record<string, unknown>);
+      // Only the result changes: the id is spliced back as sent (ids of any size survive).
+      const idSpan = memberSpans(text).get("id");
+      const rawId = idSpan ? text.slice(idSpan[0], idSpan[1]) : "null";
+      if (result instanceof GatewayError) return { text: result.withId(rawId).body(), response: "error" };
+      return { text: replaceAt(text, ["result"], JSON.stringify(result)), response };
     }
     return { text, response };
   }
@@ -110,20 +135,26 @@ export class Relay {
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
-          const { value, done } = await events.next();
-          if (done) {
-            end();
-            if (!answered) controller.enqueue(cut("ended the stream"));
-            controller.close();
+          // A pull must enqueue something (or end the stream): a stream whose pull enqueues nothing is not
+          // pulled again. Messages the client must not get are skipped here, so read on past them.
+          while (true) {
+            const { value, done } = await events.next();
+            if (done) {
+              end();
+              if (!answered) controller.enqueue(cut("ended the stream"));
+              controller.close();
+              return;
+            }
+            let data: string | undefined = value.data;
+            if (data) {
+              const processed = await this.#process(data);
+              data = processed.text;
+              answered ||= processed.response;
+            }
+            if (data === undefined) continue;
+            controller.enqueue(encoder.encode(formatSse({ ...value, data })));
             return;
           }
-          let data = value.data;
-          if (data) {
-            const processed = await this.#process(data);
-            data = processed.text;
-            answered ||= processed.response;
-          }
-          controller.enqueue(encoder.encode(formatSse({ ...value, data })));
         } catch (e) {
           end();
           this.logger.warn("backend stream broke", { server: this.server.name, error: e });

@@ -1,11 +1,14 @@
 /**
  * Requests a backend answers (`tools/call`, `prompts/get`, `completion/complete`, `resources/read`,
- * `resources/subscribe`/`unsubscribe`) in the broker's own data path: the routing decision the router
- * also makes ({@link decideRoute}), then the request is forwarded over this session's backend session.
+ * `resources/subscribe`/`unsubscribe`) in the broker's own data path, for clients of either era: the
+ * routing decision the router also makes ({@link decideRoute}, era-blind), then the request is forwarded
+ * on the wire the backend and the client's era call for (`forward.ts`).
  */
 import type { Admitted } from "../admission/admit.ts";
+import { backendWire } from "../mcp/backend_wire.ts";
 import { type AuditOutcome, requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import { resultText } from "../mcp/jsonrpc.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
 import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
@@ -30,19 +33,20 @@ export async function forwardRouted(
   ctx: BrokerContext,
   deps: ForwardDeps,
   req: Request,
-  session: Admitted,
+  admitted: Admitted,
   method: string,
   params: Record<string, unknown> | undefined,
   text: string,
   rawId: string,
 ): Promise<Response> {
+  const session = admitted.session;
   const startedAt = performance.now();
   // One audit line per routed request, written once its outcome is known.
   const audit = (outcome: AuditOutcome, decision?: RoutingDecision, error?: GatewayError) =>
     ctx.audit?.record({
       path: "broker",
-      identity: session.identity,
-      sessionId: session.claims.id,
+      identity: admitted.identity,
+      sessionId: session?.claims.id,
       method,
       name: decision?.target.served ?? (typeof params?.name === "string" ? params.name : null),
       server: decision?.server,
@@ -57,8 +61,8 @@ export async function forwardRouted(
   let decision: RoutingDecision | undefined;
   try {
     decision = decideRoute(ctx.upstreams.state, ctx.routing.state.view, method, params, text, rawId);
-    const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, session.identity);
-    authorizeDecision(decision, session.identity, virtual, rawId);
+    const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, admitted.identity);
+    authorizeDecision(decision, admitted.identity, virtual, rawId);
   } catch (e) {
     if (e instanceof GatewayError) {
       const outcome = e.details.denied
@@ -71,9 +75,29 @@ export async function forwardRouted(
     throw e;
   }
   const routed = decision;
-  const server = ctx.upstreams.state.servers.get(routed.server)!.config;
+  const upstream = ctx.upstreams.state.servers.get(routed.server)!;
+  const server = upstream.config;
   const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, routed, error) };
-  if (method === "resources/read") options.rewriteResult = servedContents(server.toolPrefix);
+  if (method === "resources/read") {
+    options.rewriteResult = servedContents(server.toolPrefix);
+    // A read the caller's policy narrows must not be served to others from a shared cache.
+    options.privateToCaller = admitted.identity.allowed?.resources !== undefined;
+  }
+  if ((method === "resources/subscribe" || method === "resources/unsubscribe") && session) {
+    if (backendWire(upstream, admitted.era) === "stateless") {
+      // A 2026 backend has no per-session subscriptions: the gateway watches the resource for the session.
+      deps.subscriptions.toggle(
+        session.claims.id,
+        routed.server,
+        routed.target,
+        method === "resources/subscribe",
+      );
+      audit("ok", routed);
+      return new Response(resultText(rawId, "{}"), {
+        headers: { "content-type": "application/json", "mcp-session-id": session.token },
+      });
+    }
+  }
   if (method === "tools/call") {
     const labels = { server: server.name, tool: routed.target.served };
     options.onAnswer = (status, seconds) => {
@@ -82,15 +106,30 @@ export async function forwardRouted(
       if (status !== "unavailable") ctx.metrics.toolCallSeconds.observe({ server: server.name }, seconds);
     };
   }
-  const res = await forward(ctx, deps, req, session, routed.body, server, rawId, options);
-  if ((method === "resources/subscribe" || method === "resources/unsubscribe") && res.ok) {
+  const target = {
+    server,
+    backend: upstream,
+    out: {
+      method,
+      body: routed.body,
+      name: routed.target.upstream,
+      tool: method === "tools/call"
+        ? {
+          inputSchema: () => upstream.tools.find((t) => t.name === routed.target.upstream)?.inputSchema,
+          arguments: params?.arguments,
+        }
+        : undefined,
+    },
+  };
+  const res = await forward(ctx, deps, req, admitted, target, rawId, options);
+  if ((method === "resources/subscribe" || method === "resources/unsubscribe") && res.ok && session) {
     // Recorded for the replica that may hold the backend session's stream after this one.
     const uri = typeof params?.uri === "string" ? params.uri : "";
     if (method === "resources/unsubscribe") {
       await deps.store.removeSubscription(session.claims.id, server.name, uri);
     } else await deps.store.addSubscription(session.claims.id, server.name, uri);
   }
-  if (method === "resources/subscribe" && res.ok) {
+  if (method === "resources/subscribe" && res.ok && session) {
     // Updates for a subscription arrive on the backend session's own GET stream.
     const binding = await deps.binder.acquire(session.claims, server, rawId);
     const relay = new Relay(deps.store, ctx.logger, session.claims.id, server, binding);

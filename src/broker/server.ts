@@ -18,6 +18,8 @@ import { handleProtectedResource } from "./oauth.ts";
 import { Relay } from "./relay.ts";
 import { handleStatus } from "./status.ts";
 import type { SessionBus } from "../session/bus.ts";
+import { StatelessCalls } from "./stateless_calls.ts";
+import { Subscriptions } from "./subscriptions.ts";
 
 export interface Broker {
   /** `info` is what `Deno.serve` passes; without it the request is treated as remote. */
@@ -45,8 +47,23 @@ export function createBroker(ctx: BrokerContext): Broker {
   }, ctx.bus);
   const binder = new BackendBinder(ctx.log, ctx.sessions, ctx.store, openDirect);
   const streams = new BackendStreams(ctx.log, hub, ctx.logger, ctx.bus);
-  const deps: ForwardDeps = { binder, streams, store: ctx.store };
-  const mcp = createMcpEndpoint(ctx, hub, deps);
+  const subscriptions = new Subscriptions({
+    log: ctx.log,
+    hub,
+    watcher: ctx.resources,
+    upstreams: () => ctx.upstreams.state,
+    routing: () => ctx.routing.state.view,
+    keepAliveMs: ctx.options.keepAliveMs,
+    maxStreams: ctx.options.maxStreams,
+  });
+  const deps: ForwardDeps = {
+    binder,
+    streams,
+    store: ctx.store,
+    subscriptions,
+    statelessCalls: new StatelessCalls(),
+  };
+  const mcp = createMcpEndpoint(ctx, hub, deps, subscriptions);
   // A client that can answer requests (roots, sampling, elicitation) must also hear those a backend sends
   // outside any call: they come on the backend session's GET stream. Backend sessions bound by either data
   // path (the broker's own, or the router's hairpin) get one, relayed to the client's stream here.
@@ -149,6 +166,7 @@ export function createBroker(ctx: BrokerContext): Broker {
     },
     endStreams() {
       unsubscribe();
+      subscriptions.close();
       streams.close();
       hub.close();
     },
@@ -164,6 +182,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       eventStreams.close();
       stopTakeover();
       unsubscribe();
+      subscriptions.close();
       streams.close();
       hub.close();
     },

@@ -46,7 +46,11 @@ function serverStatus(ctx: BrokerContext, s: UpstreamState) {
     totalPrompts: s.prompts.length,
     totalResources: s.resources.length,
     totalResourceTemplates: s.templates.length,
+    // The era the gateway speaks with the server, and every era it serves (a dual-era server: both).
+    era: s.era,
+    eras: s.era === "2026" && s.legacyProtocolVersion ? ["2026", "2025"] : s.era ? [s.era] : [],
     protocolVersion: s.protocolVersion,
+    legacyProtocolVersion: s.legacyProtocolVersion,
     serverInfo: s.serverInfo,
     lastError: s.lastError
       ? {

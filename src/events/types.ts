@@ -6,6 +6,7 @@
  * endpoint and, later, shipped to a shared log.
  */
 import type { GatewayConfig, ServerConfig } from "../config/schema.ts";
+import type { Era } from "../mcp/protocol.ts";
 
 /** A tool exactly as the upstream listed it (name, schemas, annotations, _meta all verbatim). */
 export type UpstreamTool = { name: string; [key: string]: unknown };
@@ -18,6 +19,15 @@ export type UpstreamResource = { uri: string; [key: string]: unknown };
 
 /** A resource template exactly as the upstream listed it. */
 export type UpstreamResourceTemplate = { uriTemplate: string; [key: string]: unknown };
+
+/**
+ * A 2026-07-28 list's cache hint (SEP-2549) as the upstream gave it: how long the answer stays fresh and
+ * whether it may be shared across callers. 2025-era upstreams give none.
+ */
+export interface ListCacheHint {
+  ttlMs: number;
+  cacheScope: "public" | "private";
+}
 
 /** A Kubernetes object reduced to what the controller folds over. */
 export interface ObservedResource {
@@ -47,9 +57,21 @@ export type GatewayEvent =
     type: "UpstreamConnected";
     server: string;
     upstreamKey: string;
+    /**
+     * The era the gateway speaks with the server: `2026` when it answered `server/discover` with a revision
+     * the gateway speaks, else `2025` (it answered `initialize`).
+     */
+    era: Era;
+    /** The version negotiated in that era. */
     protocolVersion: string;
+    /**
+     * For a 2026 server that also accepts a 2025 `initialize` (a dual-era server): the version it
+     * negotiated there. 2025 clients then keep 2025 backend sessions with it.
+     */
+    legacyProtocolVersion?: string;
     serverInfo: { name: string; version: string; [key: string]: unknown };
     capabilities: Record<string, unknown>;
+    instructions?: string;
   }
   | {
     type: "UpstreamFailed";
@@ -68,14 +90,24 @@ export type GatewayEvent =
     tools: UpstreamTool[];
     /** Tools the server lists only to clients declaring capabilities: name → capabilities needed. */
     requires?: Record<string, string[]>;
+    /** The listing's cache hint (2026 servers). */
+    cache?: ListCacheHint;
   }
-  | { type: "PromptsDiscovered"; server: string; upstreamKey: string; prompts: UpstreamPrompt[] }
+  | {
+    type: "PromptsDiscovered";
+    server: string;
+    upstreamKey: string;
+    prompts: UpstreamPrompt[];
+    cache?: ListCacheHint;
+  }
   | {
     type: "ResourcesDiscovered";
     server: string;
     upstreamKey: string;
     resources: UpstreamResource[];
     templates: UpstreamResourceTemplate[];
+    cache?: ListCacheHint;
+    templatesCache?: ListCacheHint;
   }
   | { type: "UpstreamRemoved"; server: string; upstreamKey: string }
   | {

@@ -26,6 +26,12 @@ export type GatewayErrorKind =
   | "unauthorized"
   | "insufficient-scope"
   | "auth-unavailable"
+  | "header-mismatch"
+  | "invalid-envelope"
+  | "missing-client-capability"
+  | "unsupported-version"
+  | "method-not-in-era"
+  | "input-not-relayed"
   | "internal";
 
 const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
@@ -54,6 +60,16 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "insufficient-scope": { status: 403, code: RpcCode.InvalidRequest },
   // The issuer's metadata or keys cannot be fetched: the token may be fine, so not a 401.
   "auth-unavailable": { status: 503, code: RpcCode.InternalError },
+  // MCP 2026-07-28, Streamable HTTP "Server Validation": the inbound validation ladder answers with HTTP
+  // statuses of its own — 400 for header, envelope, capability and version problems, 404 for a method the
+  // revision does not have (removed, like `initialize` and `ping`, or unknown).
+  "header-mismatch": { status: 400, code: RpcCode.HeaderMismatch },
+  "invalid-envelope": { status: 400, code: RpcCode.InvalidParams },
+  "missing-client-capability": { status: 400, code: RpcCode.MissingRequiredClientCapability },
+  "unsupported-version": { status: 400, code: RpcCode.UnsupportedProtocolVersion },
+  "method-not-in-era": { status: 404, code: RpcCode.MethodNotFound },
+  // A backend needs input from a client of the other era and the gateway cannot carry the question yet.
+  "input-not-relayed": { status: 200, code: RpcCode.InternalError },
   "internal": { status: 500, code: RpcCode.InternalError },
 };
 

@@ -1,6 +1,6 @@
 /** MCP protocol facts the gateway negotiates with: versions and the JSON-RPC error codes it answers with. */
 
-/** Versions the gateway speaks, newest first (MCP spec revisions). */
+/** 2025-era versions the gateway speaks, newest first (MCP spec revisions with `initialize` and sessions). */
 export const SUPPORTED_PROTOCOL_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const;
 export const LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0];
 /** What a request without `MCP-Protocol-Version` is assumed to speak (spec, 2025-06-18 "Protocol Version Header"). */
@@ -21,6 +21,27 @@ export function isSupportedProtocolVersion(version: string): boolean {
   return (SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(version);
 }
 
+/**
+ * The two protocol eras: `2025` is every revision with `initialize` and sessions (2024-11-05 … 2025-11-25);
+ * `2026` is the stateless revision 2026-07-28 (per-request `_meta`, `server/discover`, no sessions).
+ */
+export type Era = "2025" | "2026";
+
+/** 2026-era (stateless) revisions the gateway speaks: every request carries its `_meta` envelope. */
+export const MODERN_PROTOCOL_VERSIONS = ["2026-07-28"] as const;
+export const MODERN_PROTOCOL_VERSION = MODERN_PROTOCOL_VERSIONS[0];
+
+/** Every version the gateway speaks, both eras, newest first (`server/discover`'s `supportedVersions`). */
+export const ALL_PROTOCOL_VERSIONS: readonly string[] = [
+  ...MODERN_PROTOCOL_VERSIONS,
+  ...SUPPORTED_PROTOCOL_VERSIONS,
+];
+
+/** The era a version belongs to; any version from 2026-07-28 on is 2026-era (as the SDK compares them). */
+export function eraOfVersion(version: string): Era {
+  return version >= MODERN_PROTOCOL_VERSION ? "2026" : "2025";
+}
+
 /** JSON-RPC 2.0 and MCP error codes. */
 export const RpcCode = {
   ParseError: -32700,
@@ -30,6 +51,12 @@ export const RpcCode = {
   InternalError: -32603,
   /** MCP: resource not found. */
   ResourceNotFound: -32002,
+  /** MCP 2026-07-28 (SEP-2243): the standard headers disagree with the body, or one is missing. */
+  HeaderMismatch: -32020,
+  /** MCP 2026-07-28: the request needs a client capability its envelope does not declare. */
+  MissingRequiredClientCapability: -32021,
+  /** MCP 2026-07-28: the protocol version the request names is not served. */
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 /**

@@ -14,6 +14,12 @@ export class GatewayMetrics {
     labelNames: ["method", "status"],
     registers: [this.registry],
   });
+  readonly eraRequests = new Counter({
+    name: "mcp_gateway_era_requests_total",
+    help: "POSTs to /mcp by the protocol era they were classified in (2025: sessions; 2026: stateless).",
+    labelNames: ["era"],
+    registers: [this.registry],
+  });
   readonly toolCalls = new Counter({
     name: "mcp_gateway_tool_calls_total",
     help: "tools/call forwarded by the broker, by server, tool and outcome (ok, error, unavailable).",
@@ -46,6 +52,20 @@ export class GatewayMetrics {
         this.reset();
         for (const s of view.state.servers.values()) {
           this.set({ server: s.config.name }, s.status === "ready" ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "mcp_gateway_upstream_info",
+      help:
+        "1 per connected upstream, labelled with the era and protocol version the gateway speaks with it.",
+      labelNames: ["server", "era", "protocol_version"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of view.state.servers.values()) {
+          if (!s.era || !s.protocolVersion) continue;
+          this.set({ server: s.config.name, era: s.era, protocol_version: s.protocolVersion }, 1);
         }
       },
     });

@@ -37,6 +37,8 @@ export const keys = {
   relay: (id: string, gatewayId: string) => `${PREFIX}relay:${id}|${gatewayId}`,
   alive: (replica: string) => `${PREFIX}alive:${replica}`,
   channel: (id: string) => `${PREFIX}deliver:${id}`,
+  held: (key: string, server: string) => `${PREFIX}held:${key}|${server}`,
+  task: (taskId: string) => `${PREFIX}task:${taskId}`,
 };
 
 /** Hash field of the binding on `server`. */

@@ -11,9 +11,11 @@ import {
   type BindResult,
   CALL_TTL_MS,
   type CallRoute,
+  type HeldBackendSession,
   InMemorySessionStore,
   type RelayedRequest,
   type SessionStore,
+  type TaskRoute,
 } from "../session/store.ts";
 import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import type { StoreHealth } from "./health.ts";
@@ -212,6 +214,50 @@ export class RedisSessionStore implements SessionStore {
       return fields.filter((f) => f.startsWith("u:")).map((f) => f.slice(2, f.indexOf("\n")));
     }, () => []);
     return [...new Set([...shared, ...await this.#local.subscribedServers(session)])];
+  }
+
+  /** Any replica reuses the backend session held for a 2026 caller, so its state is not split. */
+  heldSession(key: string, server: string): Promise<HeldBackendSession | undefined> {
+    return this.#shared(
+      "heldSession",
+      async () => parse<HeldBackendSession>(await this.redis.get(keys.held(key, server))),
+      () => this.#local.heldSession(key, server),
+    ).then((found) => found ?? this.#local.heldSession(key, server));
+  }
+
+  async holdSession(key: string, server: string, session: HeldBackendSession, ttlMs: number): Promise<void> {
+    await this.#local.holdSession(key, server, session, ttlMs);
+    await this.#shared(
+      "holdSession",
+      async () => void await this.redis.set(keys.held(key, server), JSON.stringify(session), "PX", ttlMs),
+      () => {},
+    );
+  }
+
+  async releaseSession(key: string, server: string, backendSession: string): Promise<void> {
+    await this.#local.releaseSession(key, server, backendSession);
+    await this.#shared("releaseSession", async () => {
+      const held = parse<HeldBackendSession>(await this.redis.get(keys.held(key, server)));
+      if (held?.id === backendSession) await this.redis.del(keys.held(key, server));
+    }, () => {});
+  }
+
+  /** A task created through one replica is polled through any other. */
+  async recordTask(taskId: string, route: TaskRoute, ttlMs: number): Promise<void> {
+    await this.#local.recordTask(taskId, route, ttlMs);
+    await this.#shared(
+      "recordTask",
+      async () => void await this.redis.set(keys.task(taskId), JSON.stringify(route), "PX", ttlMs),
+      () => {},
+    );
+  }
+
+  task(taskId: string): Promise<TaskRoute | undefined> {
+    return this.#shared(
+      "task",
+      async () => parse<TaskRoute>(await this.redis.get(keys.task(taskId))),
+      () => this.#local.task(taskId),
+    ).then((found) => found ?? this.#local.task(taskId));
   }
 }
 

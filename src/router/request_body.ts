@@ -2,6 +2,7 @@
  * Request-body phase (BUFFERED: the whole body in one message). Parses JSON-RPC once and dispatches:
  * the router's own hairpin, `tools/call` to a backend, everything else to the broker.
  */
+import { classifyInbound } from "../era/classify.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { type JsonRpcMessage, parseJsonRpc } from "../mcp/jsonrpc.ts";
 import { contentTypeProblem, postAcceptProblem } from "../mcp/media.ts";
@@ -49,6 +50,16 @@ export function handleRequestBody(
   }
   const m = parsed.message;
   if (isHairpin(state)) return acceptHairpin(ctx, state, m);
+  // The router decides 2025-era requests only: a 2026-era one (or one no era may serve) goes to the broker,
+  // which answers every 2026 method and every ladder rejection itself.
+  let era;
+  try {
+    era = classifyInbound((name) => headers.get(name), parsed).era;
+  } catch (e) {
+    if (e instanceof GatewayError) return toBroker(state, m);
+    throw e;
+  }
+  if (era === "2026") return toBroker(state, m);
   if (m.kind === "request" && isEnvoyRouted(m.method)) {
     state.method = m.method;
     return handleRoutedRequest(ctx, state, parsed);

@@ -7,7 +7,7 @@
  * Which methods come here is the method table's call (`isEnvoyRouted`): `resources/*` stay with the broker,
  * which rewrites resource URIs in results and holds the backend streams subscriptions need.
  */
-import type { Admitted, InboundRequest } from "../admission/admit.ts";
+import type { Admitted2025, InboundRequest } from "../admission/admit.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import { envoyBackendMutation } from "../mcp/backend_headers.ts";
 import { BackendInitError } from "../mcp/backend_session.ts";
@@ -63,9 +63,9 @@ async function admit(
   ctx: RouterContext,
   state: StreamState,
   rawId: string,
-): Promise<{ ok: true; session: Admitted } | { ok: false; reply: ProcessingResponse }> {
+): Promise<{ ok: true; admitted: Admitted2025 } | { ok: false; reply: ProcessingResponse }> {
   try {
-    return { ok: true, session: await ctx.admission.admit(inbound(state, rawId)) };
+    return { ok: true, admitted: await ctx.admission.admitSession(inbound(state, rawId)) };
   } catch (e) {
     if (e instanceof GatewayError) return { ok: false, reply: errorReply(e) };
     throw e;
@@ -103,7 +103,7 @@ export async function handleRoutedRequest(
   const { rawId, method } = message;
   const admitted = await admit(ctx, state, rawId);
   if (!admitted.ok) return admitted.reply;
-  const { claims, token, identity } = admitted.session;
+  const { identity, session: { claims, token } } = admitted.admitted;
   // JSON-RPC answers (HTTP 200) keep the session header the client expects on every response.
   const echo = { "mcp-session-id": token };
   const headers = state.requestHeaders ?? new Map<string, string>();
@@ -205,7 +205,7 @@ export async function routeFollowUp(
   const method = message.kind === "response" ? "(response)" : message.method;
   const admitted = await admit(ctx, state, message.kind === "response" ? message.rawId : "null");
   if (!admitted.ok) return admitted.reply;
-  const session = admitted.session.claims.id;
+  const session = admitted.admitted.session.claims.id;
   const call = message.kind === "response"
     ? await ctx.store.latestCall(session)
     : await ctx.store.call(session, JSON.stringify(message.params?.requestId));

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import type { Projection } from "../events/projection.ts";
 import type {
   GatewayEvent,
+  ListCacheHint,
   ServerConfig,
   UpstreamPrompt,
   UpstreamResource,
@@ -14,6 +15,8 @@ import type {
 } from "../events/types.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { EMPTY_CONFIG } from "../config/schema.ts";
+import type { ListKind } from "../mcp/methods.ts";
+import type { Era } from "../mcp/protocol.ts";
 
 export type UpstreamStatus = "disabled" | "connecting" | "ready" | "failed";
 
@@ -40,9 +43,16 @@ export interface UpstreamState {
   unavailableSince?: number;
   /** When the upstream manager tries again after a failure. */
   nextAttemptAt?: number;
+  /** The era the gateway speaks with the server (set once connected). */
+  era?: Era;
   protocolVersion?: string;
+  /** A 2026 server that also serves 2025 sessions: the version those negotiate. */
+  legacyProtocolVersion?: string;
   serverInfo?: { name: string; version: string };
   capabilities?: Record<string, unknown>;
+  instructions?: string;
+  /** Each list's cache hint from the server's last listing (2026 servers only). */
+  listCache: Partial<Record<ListKind, ListCacheHint>>;
   lastError?: { stage: string; reason: string; at: number };
   consecutiveFailures: number;
   /** Time (ms) of the last event that changed this server's state. */
@@ -97,6 +107,7 @@ function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "C
       resources: [],
       templates: [],
       discovered: false,
+      listCache: {},
       knownTools: previous?.knownTools ?? [],
       unavailableSince: previous ? previous.unavailableSince ?? at : undefined,
       consecutiveFailures: 0,
@@ -104,6 +115,19 @@ function onConfig(state: UpstreamsState, event: Extract<GatewayEvent, { type: "C
     });
   }
   return { ...state, config: event.config, configDigest: event.digest, configSource: event.source, servers };
+}
+
+/** `hints` with `kind`'s hint replaced (removed when the listing gave none). */
+function withHint(
+  hints: UpstreamState["listCache"],
+  kind: ListKind,
+  hint: ListCacheHint | undefined,
+): UpstreamState["listCache"] {
+  if (hints[kind]?.ttlMs === hint?.ttlMs && hints[kind]?.cacheScope === hint?.cacheScope) return hints;
+  const next = { ...hints };
+  if (hint) next[kind] = hint;
+  else delete next[kind];
+  return next;
 }
 
 function update(
@@ -136,14 +160,18 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
         }));
       case "UpstreamConnected":
         return update(state, event.server, event.upstreamKey, () => ({
+          era: event.era,
           protocolVersion: event.protocolVersion,
+          legacyProtocolVersion: event.legacyProtocolVersion,
           serverInfo: event.serverInfo,
           capabilities: event.capabilities,
+          instructions: event.instructions,
           lastChange: at,
         }));
       case "ToolsDiscovered":
-        return update(state, event.server, event.upstreamKey, () => ({
+        return update(state, event.server, event.upstreamKey, (s) => ({
           status: "ready",
+          listCache: withHint(s.listCache, "tools", event.cache),
           tools: event.tools,
           toolRequirements: event.requires ?? {},
           discovered: true,
@@ -159,12 +187,21 @@ export const upstreamsProjection: Projection<UpstreamsState> = {
           state,
           event.server,
           event.upstreamKey,
-          () => ({ prompts: event.prompts, lastChange: at }),
+          (s) => ({
+            prompts: event.prompts,
+            listCache: withHint(s.listCache, "prompts", event.cache),
+            lastChange: at,
+          }),
         );
       case "ResourcesDiscovered":
-        return update(state, event.server, event.upstreamKey, () => ({
+        return update(state, event.server, event.upstreamKey, (s) => ({
           resources: event.resources,
           templates: event.templates,
+          listCache: withHint(
+            withHint(s.listCache, "resources", event.cache),
+            "templates",
+            event.templatesCache,
+          ),
           lastChange: at,
         }));
       case "UpstreamFailed":

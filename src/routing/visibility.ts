@@ -47,8 +47,11 @@ export function visibleList(
   let view: Pick<AggregatedView, "items" | "json"> = catalog[kind];
   if (kind === "tools") view = toolsFor(catalog.tools, capabilities);
   const visible = visibleItems(identity, ITEM_KIND[kind], view.items, virtual);
-  if (visible.items === view.items) return { json: view.json, cacheScope: visible.cacheScope };
-  return { json: JSON.stringify(visible.items.map((t) => t.item)), cacheScope: visible.cacheScope };
+  // Tools some clients are not listed (they need capabilities not every client declares) make the answer
+  // depend on the request's declared capabilities: not for a shared cache either.
+  const cacheScope = kind === "tools" && catalog.tools.requirements.size ? "private" : visible.cacheScope;
+  if (visible.items === view.items) return { json: view.json, cacheScope };
+  return { json: JSON.stringify(visible.items.map((t) => t.item)), cacheScope };
 }
 
 /**

@@ -9,14 +9,21 @@
  *   backend session closed again as soon as it exists, and the caller is told the session is gone;
  * - a session this process never saw open (another replica's) is adopted with its token's expiry;
  * - every process sharing the session store uses the same backend session ({@link SessionStore.bindOnce}).
+ *
+ * 2026 clients have no gateway session. When one calls a 2025-only backend, the gateway holds a backend
+ * session for it ({@link BackendBinder.acquireHeld}), keyed by who is calling and what the request declares
+ * (see {@link heldSessionKey}), kept in the session store with a time to live.
  */
+import { createHash } from "node:crypto";
 import type { ServerConfig } from "../config/schema.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import { backendSessionHeaders, gatewayRequestHeaders, type HeaderLookup } from "../mcp/backend_headers.ts";
 import { closeBackendSession, postToBackend } from "../mcp/backend_session.ts";
+import type { ClientCapabilities } from "../mcp/client_capabilities.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import { LATEST_PROTOCOL_VERSION } from "../mcp/protocol.ts";
 import { type BackendBinding, backendSessionOf, isClosed, type SessionMapState } from "./session_map.ts";
-import type { SessionStore } from "./store.ts";
+import { HELD_SESSION_TTL_MS, type SessionStore } from "./store.ts";
 import type { SessionClaims } from "./tokens.ts";
 
 /**
@@ -37,6 +44,25 @@ function post(server: ServerConfig, binding: BackendBinding, body: string): Prom
 /** Ends a backend session, straight at the server (best effort). */
 function close(server: ServerConfig, binding: BackendBinding): Promise<void> {
   return closeBackendSession(server.url, binding.id, gatewayRequestHeaders(server));
+}
+
+/** A 2026 caller a backend session is held for: its key and what it declared. */
+export interface HeldSessionOwner {
+  key: string;
+  capabilities: ClientCapabilities;
+}
+
+/**
+ * The key of a backend session held for 2026 callers: different callers (subjects) and different declared
+ * capabilities never share one — a backend may tailor a session to both (what it lists, what it may ask).
+ * Extensions are a 2026 notion a 2025 session cannot carry, so they are not part of it.
+ */
+export function heldSessionKey(subject: string, capabilities: ClientCapabilities): string {
+  const { extensions: _extensions, ...declared } = capabilities;
+  const canonical = JSON.stringify(
+    Object.keys(declared).sort().map((name) => [name, declared[name as keyof typeof declared]]),
+  );
+  return createHash("sha256").update(subject).update("\0").update(canonical).digest("hex").slice(0, 32);
 }
 
 export class BackendBinder {
@@ -68,6 +94,45 @@ export class BackendBinder {
     return pending.catch((e) => {
       throw e instanceof GatewayError ? e.withId(rawId) : e;
     });
+  }
+
+  /**
+   * The backend session held on `server` for a 2026 caller, opening one (declaring the caller's own
+   * capabilities, never more) if there is none yet.
+   */
+  async acquireHeld(
+    owner: HeldSessionOwner,
+    server: ServerConfig,
+    rawId = "null",
+    client?: HeaderLookup,
+  ): Promise<BackendBinding> {
+    const held = await this.store.heldSession(owner.key, server.name);
+    if (held) return held;
+    const key = `held:${owner.key}\0${server.name}`;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const { extensions: _extensions, ...capabilities } = owner.capabilities;
+        const claims: SessionClaims = {
+          id: key,
+          expiresAt: Date.now() + HELD_SESSION_TTL_MS,
+          protocolVersion: LATEST_PROTOCOL_VERSION,
+          clientCapabilities: capabilities,
+        };
+        const binding = await this.opener(claims, server, client);
+        await this.store.holdSession(owner.key, server.name, binding, HELD_SESSION_TTL_MS);
+        return binding;
+      })().finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    return pending.catch((e) => {
+      throw e instanceof GatewayError ? e.withId(rawId) : e;
+    });
+  }
+
+  /** The backend no longer knows a held session: forget it so the next call opens a fresh one. */
+  releaseHeld(owner: HeldSessionOwner, server: string, binding: BackendBinding): Promise<void> {
+    return this.store.releaseSession(owner.key, server, binding.id);
   }
 
   async #open(claims: SessionClaims, server: ServerConfig, client?: HeaderLookup): Promise<BackendBinding> {

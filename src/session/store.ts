@@ -34,6 +34,20 @@ export interface RelayedRequest extends CallRoute {
  */
 export type BindResult = { binding: BackendBinding; opened: boolean } | { closed: true };
 
+/** A 2025 backend session the gateway holds on behalf of 2026 callers (no gateway session owns it). */
+export interface HeldBackendSession {
+  /** Backend `mcp-session-id` ("" for a stateless backend). */
+  id: string;
+  protocolVersion: string;
+}
+
+/** Where a task lives (2026 tasks extension): the backend that created it, for the caller it was created for. */
+export interface TaskRoute {
+  server: string;
+  /** The caller (`issuer|subject`, "" when anonymous): only they may ask about the task. */
+  subject: string;
+}
+
 export interface SessionStore {
   /** Records a call in flight; `ttlMs` bounds it when its end is never seen (the Envoy path). */
   beginCall(session: string, rawId: string, route: CallRoute, ttlMs?: number): Promise<void>;
@@ -65,10 +79,27 @@ export interface SessionStore {
   removeSubscription(session: string, server: string, uri: string): Promise<void>;
   /** Servers on which `session` holds resource subscriptions. */
   subscribedServers(session: string): Promise<string[]>;
+  /**
+   * The backend session held on `server` for 2026 callers with `key` (one caller, one set of declared
+   * capabilities), while its time to live lasts.
+   */
+  heldSession(key: string, server: string): Promise<HeldBackendSession | undefined>;
+  holdSession(key: string, server: string, session: HeldBackendSession, ttlMs: number): Promise<void>;
+  /** Forgets a held session, if it is still `backendSession` (the backend no longer knows it). */
+  releaseSession(key: string, server: string, backendSession: string): Promise<void>;
+  /** Records which backend created task `taskId`, for whom. */
+  recordTask(taskId: string, route: TaskRoute, ttlMs: number): Promise<void>;
+  task(taskId: string): Promise<TaskRoute | undefined>;
 }
 
 /** How long a call's route is kept when its end is not seen, and how long a client may take to answer. */
 export const CALL_TTL_MS = 15 * 60_000;
+
+/** How long a backend session held for 2026 callers is reused before a fresh one is opened. */
+export const HELD_SESSION_TTL_MS = 30 * 60_000;
+
+/** How long the gateway remembers where a task lives (tasks outliving this are answered "unknown task"). */
+export const TASK_TTL_MS = 24 * 60 * 60_000;
 
 /** Entries kept per map before expired ones are swept (and, past twice that, the oldest dropped). */
 const SWEEP_AT = 10_000;
@@ -126,6 +157,8 @@ export class InMemorySessionStore implements SessionStore {
   #levels = new Map<string, string>();
   /** session → server → subscribed URIs. */
   #subscriptions = new Map<string, Map<string, Set<string>>>();
+  #held = new ExpiringMap<string, HeldBackendSession>();
+  #tasks = new ExpiringMap<string, TaskRoute>();
 
   beginCall(session: string, rawId: string, route: CallRoute, ttlMs = CALL_TTL_MS): Promise<void> {
     this.#calls.set(`${session}\0${rawId}`, route, ttlMs);
@@ -207,5 +240,28 @@ export class InMemorySessionStore implements SessionStore {
 
   subscribedServers(session: string): Promise<string[]> {
     return Promise.resolve([...this.#subscriptions.get(session)?.keys() ?? []]);
+  }
+
+  heldSession(key: string, server: string): Promise<HeldBackendSession | undefined> {
+    return Promise.resolve(this.#held.get(`${key}\0${server}`));
+  }
+
+  holdSession(key: string, server: string, session: HeldBackendSession, ttlMs: number): Promise<void> {
+    this.#held.set(`${key}\0${server}`, session, ttlMs);
+    return Promise.resolve();
+  }
+
+  releaseSession(key: string, server: string, backendSession: string): Promise<void> {
+    if (this.#held.get(`${key}\0${server}`)?.id === backendSession) this.#held.delete(`${key}\0${server}`);
+    return Promise.resolve();
+  }
+
+  recordTask(taskId: string, route: TaskRoute, ttlMs: number): Promise<void> {
+    this.#tasks.set(taskId, route, ttlMs);
+    return Promise.resolve();
+  }
+
+  task(taskId: string): Promise<TaskRoute | undefined> {
+    return Promise.resolve(this.#tasks.get(taskId));
   }
 }

@@ -1,14 +1,29 @@
 /**
  * Keeps exactly one {@link UpstreamManager} per enabled server, following the config as the log reports it:
  * a server added gets a manager, a server removed, disabled or re-pointed (URL or credential) has its
- * manager stopped and an `UpstreamRemoved` appended.
+ * manager stopped and an `UpstreamRemoved` appended. Resource watches are held here, by server name, so they
+ * survive a manager being replaced.
  */
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
-import { type ManagerOptions, UpstreamManager } from "./manager.ts";
+import { type ManagerOptions, type ResourceUpdated, UpstreamManager } from "./manager.ts";
 
-export class UpstreamSupervisor {
+/** Resource updates from backends, by the backend's own URI (what the broker's listeners need). */
+export interface ResourceWatcher {
+  /** Calls `onUpdate` whenever server `server` reports resource `uri` changed, until the return is called. */
+  watchResource(server: string, uri: string, onUpdate: ResourceUpdated): () => void;
+}
+
+interface Watch {
+  uri: string;
+  onUpdate: ResourceUpdated;
+  /** Ends the watch on the current manager. */
+  release?: () => void;
+}
+
+export class UpstreamSupervisor implements ResourceWatcher {
   #managers = new Map<string, UpstreamManager>();
+  #watches = new Map<string, Set<Watch>>();
   #unsubscribe?: () => void;
 
   constructor(
@@ -44,8 +59,24 @@ export class UpstreamSupervisor {
         log: this.log,
       });
       this.#managers.set(name, manager);
+      for (const watch of this.#watches.get(name) ?? []) {
+        watch.release = manager.watchResource(watch.uri, watch.onUpdate);
+      }
       manager.start();
     }
+  }
+
+  watchResource(server: string, uri: string, onUpdate: ResourceUpdated): () => void {
+    const watch: Watch = { uri, onUpdate };
+    let watches = this.#watches.get(server);
+    if (!watches) this.#watches.set(server, watches = new Set());
+    watches.add(watch);
+    watch.release = this.#managers.get(server)?.watchResource(uri, onUpdate);
+    return () => {
+      watch.release?.();
+      watches.delete(watch);
+      if (!watches.size) this.#watches.delete(server);
+    };
   }
 
   async stop(): Promise<void> {

@@ -192,3 +192,30 @@ export async function connectClientV2(url: string, opts: ClientV2Options = {}): 
     [Symbol.asyncDispose]: close,
   };
 }
+
+/** A 2026-07-28 `_meta` envelope as an SDK v2 client sends it (`overrides` replace or, as undefined, drop keys). */
+export function envelope(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const meta: Record<string, unknown> = {
+    "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": { name: "raw-2026-client", version: "1.0.0" },
+    ...overrides,
+  };
+  for (const [key, value] of Object.entries(meta)) if (value === undefined) delete meta[key];
+  return meta;
+}
+
+/**
+ * The body and standard headers of a well-formed 2026-07-28 request (`Mcp-Name` from `params.name` or
+ * `params.uri`), for tests that then break one thing about it.
+ */
+export function modernRequest(
+  method: string,
+  params: Record<string, unknown> = {},
+  id: number | string = 1,
+): { body: Record<string, unknown>; headers: Record<string, string> } {
+  const headers: Record<string, string> = { "mcp-protocol-version": MODERN_VERSION, "mcp-method": method };
+  const name = params.name ?? params.uri ?? params.taskId;
+  if (typeof name === "string") headers["mcp-name"] = name;
+  return { body: { jsonrpc: "2.0", id, method, params: { ...params, _meta: envelope() } }, headers };
+}

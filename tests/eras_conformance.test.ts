@@ -1,0 +1,49 @@
+/**
+ * The official conformance suite 0.2.0-alpha.12 through the broker, both frozen requirement sets on the
+ * one `/mcp`, against the dual-era conformance backend registered without a prefix. Directly, that backend
+ * passes every scenario of both sets, scored and unscored (conformance_direct_v2.test.ts); through the
+ * gateway every one must pass too. One suite process per requirement set.
+ */
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { startGatewayFor } from "./helpers/gateway.ts";
+import { asLocalhost } from "./helpers/mcp_client.ts";
+import { startConformanceV2 } from "./servers/conformance_v2.ts";
+import {
+  REQUIRED_SERVER_SCENARIOS,
+  type Revision,
+  runRequirementSet,
+  UNSCORED_SERVER_SCENARIOS,
+} from "./servers/conformance_runner.ts";
+
+const sorted = (names: readonly string[]) => [...names].sort();
+
+async function throughBroker(revision: Revision) {
+  await using backend = await startConformanceV2();
+  await using gw = await startGatewayFor([{ name: "conformance", url: backend.url, toolPrefix: "" }]);
+  const result = await runRequirementSet(asLocalhost(gw.mcpUrl), revision);
+  const metrics = await (await fetch(`${gw.baseUrl}/metrics`)).text();
+  return { result, metrics };
+}
+
+Deno.test("conformance 0.2.0-alpha.12 through the broker: every 2026-07-28 scenario passes, scored and unscored", async () => {
+  const { result, metrics } = await throughBroker("2026-07-28");
+  assertEquals(result.scored.failed, [], result.output);
+  assertEquals(sorted(result.scored.passed), sorted(REQUIRED_SERVER_SCENARIOS["2026-07-28"]));
+  assertEquals(result.scored.passed.length, 37);
+  assertEquals(result.unscored.failed, [], result.output);
+  assertEquals(sorted(result.unscored.passed), sorted(UNSCORED_SERVER_SCENARIOS["2026-07-28"]));
+  assertEquals(result.code, 0, result.output);
+  // The suite spoke 2026 to the gateway, not to the backend.
+  assert(/mcp_gateway_era_requests_total\{era="2026"\} [1-9]/.test(metrics), metrics);
+});
+
+Deno.test("conformance 0.2.0-alpha.12 through the broker: every 2025-11-25 scenario passes, scored and unscored", async () => {
+  const { result, metrics } = await throughBroker("2025-11-25");
+  assertEquals(result.scored.failed, [], result.output);
+  assertEquals(sorted(result.scored.passed), sorted(REQUIRED_SERVER_SCENARIOS["2025-11-25"]));
+  assertEquals(result.scored.passed.length, 30);
+  assertEquals(result.unscored.failed, [], result.output);
+  assertEquals(sorted(result.unscored.passed), sorted(UNSCORED_SERVER_SCENARIOS["2025-11-25"]));
+  assertEquals(result.code, 0, result.output);
+  assert(/mcp_gateway_events_total\{type="SessionOpened"\} [1-9]/.test(metrics), metrics);
+});
