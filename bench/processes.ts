@@ -99,11 +99,14 @@ export function freePort(): number {
 
 const deno = Deno.execPath();
 
-/** The fast echo backend (tests/servers/fast_echo.ts; bench/fast_echo.ts is never needed while it exists). */
-export async function startFastEchoProcess(): Promise<Child & { url: string }> {
+/**
+ * The fast echo backend (tests/servers/fast_echo.ts; bench/fast_echo.ts is never needed while it exists);
+ * `dual` serves 2026-07-28 next to 2025.
+ */
+export async function startFastEchoProcess(o: { dual?: boolean } = {}): Promise<Child & { url: string }> {
   const c = await spawnChild({
     cmd: deno,
-    args: ["run", "-A", `${ROOT}tests/servers/fast_echo.ts`, "--port", "0"],
+    args: ["run", "-A", `${ROOT}tests/servers/fast_echo.ts`, "--port", "0", ...(o.dual ? ["--dual"] : [])],
     ready: /listening on (http:\/\/\S+)/,
   });
   return { ...c, url: c.ready[1] };

@@ -82,6 +82,21 @@ const PATH_NAMES: Record<string, string> = {
   broker: "gateway: broker data path",
   envoy: "gateway: Envoy emulator + ext_proc router",
   "mcp-hub": "mcp-hub (legacy SSE downstream)",
+  "direct-2026": "2026-07-28: direct (stateless, enveloped)",
+  "broker-2026": "2026-07-28: gateway, broker data path",
+  "envoy-2026": "2026-07-28: gateway, Envoy emulator + ext_proc router",
+};
+
+/** The direct path a path compares with: the same backend in the same protocol era. */
+export function directOf(path: string): string {
+  return path.endsWith("-2026") ? "direct-2026" : "direct";
+}
+
+/** What a scenario 3 row decided. */
+const DECISION_KINDS: Record<string, string> = {
+  "2025-call": "2025 `tools/call` (session), routed",
+  "2026-call": "2026 `tools/call`, routed to a 2026 backend",
+  "2026-list": "2026 `tools/list`, to the broker",
 };
 
 export function renderMarkdown(r: BenchResults): string {
@@ -125,7 +140,7 @@ export function renderMarkdown(r: BenchResults): string {
         "peak RSS, CPU per call",
       ],
       rows.map((x) => {
-        const direct = rows.find((d) => d.backend === x.backend && d.path === "direct");
+        const direct = rows.find((d) => d.backend === x.backend && d.path === directOf(x.path));
         const added = x.addedP50 !== undefined || !direct || x === direct ? x : {
           ...x,
           addedP50: x.latency.p50 - direct.latency.p50,
@@ -185,11 +200,13 @@ export function renderMarkdown(r: BenchResults): string {
 
   if (r.router?.length) {
     out.push(
-      `\n## 3. Router decisions: ext_proc over gRPC, \`tools/call\` (headers + body + response headers)\n`,
+      `\n## 3. Router decisions: ext_proc over gRPC, as many messages as the router asks Envoy for\n`,
     );
     out.push(table(
       [
         "ext_proc server",
+        "Request",
+        "messages",
         "Concurrent streams",
         "decisions/s",
         "p50",
@@ -201,6 +218,8 @@ export function renderMarkdown(r: BenchResults): string {
       ],
       r.router.map((x) => [
         x.server === "no-op" ? "floor: no-op processor, same gRPC stack" : "gateway router",
+        DECISION_KINDS[x.kind ?? "2025-call"] ?? x.kind ?? "",
+        x.messagesPerDecision === undefined ? "3" : f(x.messagesPerDecision, 2),
         x.concurrency,
         f(x.perSecond, 0),
         f(x.latency.p50),

@@ -1,8 +1,10 @@
 /**
  * Minimal JSON-RPC MCP clients over `fetch`, for load generation: no SDK, no schema validation, so the
- * client's own cost is small and the same on every side of a comparison. Two transports: Streamable HTTP
- * (JSON or SSE-framed replies) and the legacy HTTP+SSE transport (the only one mcp-hub serves downstream).
+ * client's own cost is small and the same on every side of a comparison. Streamable HTTP in both eras
+ * (2025: a session; 2026-07-28: stateless, every request with its `_meta` envelope and standard headers),
+ * and the legacy HTTP+SSE transport (the only one mcp-hub serves downstream).
  */
+import { encodeHeaderValue } from "../src/era/headers.ts";
 
 export const PROTOCOL_VERSION = "2025-11-25";
 
@@ -94,6 +96,64 @@ export class StreamableClient implements RpcClient {
       .catch(() => undefined);
     await res?.body?.cancel();
     this.sessionId = undefined;
+  }
+}
+
+export const MODERN_PROTOCOL_VERSION = "2026-07-28";
+
+/** The `params` field `Mcp-Name` mirrors, per method (SEP-2243). */
+const NAME_FIELD: Record<string, string> = {
+  "tools/call": "name",
+  "prompts/get": "name",
+  "resources/read": "uri",
+};
+
+/**
+ * Streamable HTTP at 2026-07-28: no session and no handshake; every request carries the `_meta` envelope
+ * and `MCP-Protocol-Version`, `Mcp-Method` and (call, get, read) `Mcp-Name`, as an SDK v2 client sends them.
+ */
+export class ModernClient implements RpcClient {
+  #nextId = 1;
+  #envelope = {
+    "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": { name: "mcp-gateway-bench", version: "1.0.0" },
+  };
+
+  constructor(readonly url: string) {}
+
+  /** `server/discover`, as a 2026 client's first request (and a check the endpoint serves 2026). */
+  async initialize(): Promise<void> {
+    const result = await this.request("server/discover");
+    if (!result?.supportedVersions?.includes(MODERN_PROTOCOL_VERSION)) {
+      throw new RpcError(`server/discover: 2026-07-28 not served (${JSON.stringify(result).slice(0, 200)})`);
+    }
+  }
+
+  async request(method: string, params: Record<string, unknown> = {}): Promise<any> {
+    const id = this.#nextId++;
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN_PROTOCOL_VERSION,
+      "mcp-method": method,
+    };
+    const named = params[NAME_FIELD[method]];
+    if (typeof named === "string") headers["mcp-name"] = encodeHeaderValue(named);
+    const body = { jsonrpc: "2.0", id, method, params: { ...params, _meta: this.#envelope } };
+    const res = await fetch(this.url, { method: "POST", headers, body: JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new RpcError(`${method}: HTTP ${res.status} ${text.slice(0, 200)}`, res.status);
+    const ct = res.headers.get("content-type") ?? "";
+    const result = unwrap(ct.includes("text/event-stream") ? fromSse(text, id) : JSON.parse(text));
+    if (result?.resultType !== "complete") {
+      throw new RpcError(`${method}: not a complete 2026 result: ${text.slice(0, 200)}`);
+    }
+    return result;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }
 

@@ -294,7 +294,9 @@ function targets(r: BenchResults): Target[] {
       ? throughputNote(directCpu, gatewayCpu, ownCpu, floorCpu, r.meta.cores)
       : undefined,
   });
-  const routerRuns = r.router?.filter((x) => x.server === "router");
+  const routerRuns = r.router?.filter((x) =>
+    x.server === "router" && (x.kind ?? "2025-call") === "2025-call"
+  );
   const best = routerRuns?.length
     ? routerRuns.reduce((a, b) => (b.perSecond > a.perSecond ? b : a))
     : undefined;
@@ -304,7 +306,7 @@ function targets(r: BenchResults): Target[] {
   );
   const noopRate = Math.round(floor?.perSecond ?? 0);
   out.push({
-    name: "Router decisions (tools/call, 3 ext_proc messages)",
+    name: "Router decisions (2025 tools/call, 3 ext_proc messages)",
     target: "≥ 10,000 /s",
     measured: best ? `${Math.round(best.perSecond)} /s at ${best.concurrency} streams` : "–",
     met: best ? best.perSecond >= 10_000 : null,

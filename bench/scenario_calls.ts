@@ -6,9 +6,10 @@
 import { echoCall, runConcurrent, runSequential } from "./load.ts";
 import { installMcpHub, MCP_HUB_VERSION, startMcpHub } from "./mcp_hub.ts";
 import { type ProcUsage, sampleProc } from "./proc_stats.ts";
-import { LegacySseClient, type RpcClient, StreamableClient } from "./rpc_client.ts";
+import { LegacySseClient, ModernClient, type RpcClient, StreamableClient } from "./rpc_client.ts";
+import { directOf } from "./report.ts";
 import { type LatencySummary, summarize } from "./stats.ts";
-import type { Topology } from "./topology.ts";
+import type { Path, Topology } from "./topology.ts";
 
 export interface LatencyRow {
   backend: string;
@@ -48,11 +49,16 @@ function sampleAll(pids: Record<string, number>) {
   return () => Object.fromEntries(samplers.map(([k, s]) => [k, s.stop()]));
 }
 
+/** A client for a path's era: a 2025 session, or stateless 2026-07-28. */
+function clientFor(path: Path): RpcClient {
+  return path.era === "2026" ? new ModernClient(path.url) : new StreamableClient(path.url);
+}
+
 function withDeltas<T extends { backend: string; path: string; latency: LatencySummary }>(
   rows: (T & Partial<LatencyRow>)[],
 ) {
   for (const row of rows) {
-    const direct = rows.find((r) => r.backend === row.backend && r.path === "direct");
+    const direct = rows.find((r) => r.backend === row.backend && r.path === directOf(row.path));
     if (!direct || row === direct) continue;
     row.addedP50 = row.latency.p50 - direct.latency.p50;
     row.addedP99 = row.latency.p99 - direct.latency.p99;
@@ -74,10 +80,10 @@ export async function callOverhead(topo: Topology, n: number, rounds: number): P
       firstError: undefined as string | undefined,
       usage: [] as Record<string, ProcUsage | undefined>[],
     }]));
-    const clients = new Map<string, StreamableClient>();
+    const clients = new Map<string, RpcClient>();
     try {
       for (const path of backend.paths) {
-        const c = new StreamableClient(path.url);
+        const c = clientFor(path);
         await c.initialize();
         clients.set(path.name, c);
       }
@@ -96,7 +102,9 @@ export async function callOverhead(topo: Topology, n: number, rounds: number): P
           a.usage.push(stop());
           a.samples.push(...res.samples);
           a.errors += res.errors;
-          if (res.errors && path.name === "envoy") a.emulatorErrors += await emulatorErrors(topo, before);
+          if (res.errors && path.name.startsWith("envoy")) {
+            a.emulatorErrors += await emulatorErrors(topo, before);
+          }
           a.firstError ??= res.firstError;
         }
       }
@@ -145,7 +153,8 @@ export async function throughput(
   const rows: ThroughputRow[] = [];
   const backend = topo.backends.find((b) => b.name === "fast-echo")!;
   for (const concurrency of levels) {
-    for (const path of backend.paths) {
+    // Throughput is measured in the 2025 era only (scenario 1 compares the eras call by call).
+    for (const path of backend.paths.filter((p) => p.era === "2025")) {
       const stop = sampleAll(path.pids);
       const before = topo.envoy?.counted() ?? 0;
       const res = await runConcurrent(

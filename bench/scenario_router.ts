@@ -1,8 +1,10 @@
 /**
- * Scenario 3: ext_proc decisions per second and per-decision latency for a `tools/call` (request headers,
- * request body, response headers) over real gRPC, load generated in its own process, no backend in the
- * loop: the gateway session's backend session is bound first through the Envoy path, so every measured
- * decision is the warm one.
+ * Scenario 3: ext_proc decisions per second and per-decision latency over real gRPC, load generated in its
+ * own process, no backend in the loop, for three kinds of request: a 2025 `tools/call` (request headers,
+ * request body, response headers; the gateway session's backend session is bound first through the Envoy
+ * path, so every measured decision is the warm one), a 2026-07-28 `tools/call` routed to a 2026 backend,
+ * and a 2026-07-28 `tools/list` the broker answers. The load generator follows the router's `mode_override`
+ * as Envoy does, so the 2026 kinds cost only the messages the router asks for.
  */
 import { type ProcUsage, sampleProc } from "./proc_stats.ts";
 import { ROOT, spawnChild } from "./processes.ts";
@@ -10,9 +12,16 @@ import { StreamableClient } from "./rpc_client.ts";
 import type { LatencySummary } from "./stats.ts";
 import type { Topology } from "./topology.ts";
 
+/** What one decision was about (see the module comment). */
+export type DecisionKind = "2025-call" | "2026-call" | "2026-list";
+
 export interface RouterRun {
   /** "router", or "no-op" for the transport floor (bench/noop_ext_proc.ts). */
   server: "router" | "no-op";
+  /** The request decided (absent in results from before the 2026 kinds: a 2025 call). */
+  kind?: DecisionKind;
+  /** ext_proc messages per decision. */
+  messagesPerDecision?: number;
   concurrency: number;
   decisions: number;
   perSecond: number;
@@ -39,11 +48,18 @@ export async function routerScenario(
     const runs: RouterRun[] = [];
     const target = { address: topo.gateway.routerAddress, pid: topo.gateway.pid };
     const authority = new URL(topo.urls.fast).host;
-    for (const concurrency of levels) {
-      runs.push({
-        server: "router",
-        ...await load(target, client.sessionId!, authority, concurrency, durationMs),
-      });
+    const kinds: [DecisionKind, string][] = [["2025-call", authority], ["2026-call", authority], [
+      "2026-list",
+      "-",
+    ]];
+    for (const [kind, expect] of kinds) {
+      for (const concurrency of levels) {
+        runs.push({
+          server: "router",
+          kind,
+          ...await load(target, kind, client.sessionId!, expect, concurrency, durationMs),
+        });
+      }
     }
     // The same load against a processor that decides nothing, on the same gRPC stack: the transport's share.
     const noop = await spawnChild({
@@ -54,7 +70,11 @@ export async function routerScenario(
     try {
       for (const concurrency of levels) {
         const floor = { address: noop.ready[1], pid: noop.pid };
-        runs.push({ server: "no-op", ...await load(floor, "unused", "-", concurrency, durationMs) });
+        runs.push({
+          server: "no-op",
+          kind: "2025-call",
+          ...await load(floor, "2025-call", "unused", "-", concurrency, durationMs),
+        });
       }
     } finally {
       await noop.stop();
@@ -68,6 +88,7 @@ export async function routerScenario(
 /** Runs bench/router_load.ts against one ext_proc server, sampling that server's CPU. */
 async function load(
   target: { address: string; pid: number },
+  kind: DecisionKind,
   token: string,
   authority: string,
   concurrency: number,
@@ -82,6 +103,8 @@ async function load(
       `${ROOT}bench/router_load.ts`,
       "--router",
       target.address,
+      "--kind",
+      kind,
       "--token",
       token,
       "--tool",

@@ -1,7 +1,8 @@
 /**
- * The processes the call scenarios share: two backends (the fast echo server and the real
- * server-everything), the gateway (broker + router) over both, and, when the router exists, the Envoy
- * emulator in front of it. Every path reaches the same backend processes, so differences are the path's.
+ * The processes the call scenarios share: two backends (the fast echo server, serving both protocol eras,
+ * and the real server-everything, 2025 only), the gateway (broker + router) over both, and, when the router
+ * exists, the Envoy emulator in front of it. Every path reaches the same backend processes, so differences
+ * are the path's. The fast backend is also reached at 2026-07-28 (stateless, enveloped) on each path.
  */
 import { startEverything } from "../tests/helpers/everything.ts";
 import {
@@ -18,7 +19,9 @@ import {
 
 /** One way to reach a backend's echo tool. */
 export interface Path {
-  name: "direct" | "proxy-floor" | "broker" | "envoy";
+  name: "direct" | "proxy-floor" | "broker" | "envoy" | "direct-2026" | "broker-2026" | "envoy-2026";
+  /** The protocol era the client speaks on this path (2026: `bench/rpc_client.ts` `ModernClient`). */
+  era: "2025" | "2026";
   url: string;
   tool: string;
   /** Process whose RSS/CPU the scenario reports (the gateway for broker and envoy paths). */
@@ -58,7 +61,7 @@ export async function startTopology(): Promise<Topology> {
     for (const c of cleanups.reverse()) await c().catch(() => {});
   };
   try {
-    const fast = await startFastEchoProcess();
+    const fast = await startFastEchoProcess({ dual: true });
     cleanups.push(fast.stop);
     const everything = await startEverything();
     cleanups.push(everything.kill);
@@ -96,34 +99,45 @@ export async function startTopology(): Promise<Topology> {
       cleanups.push(floor.stop);
       floors.set(url, floor);
     }
-    const paths = (directUrl: string, prefix: string, backendPid?: number): Path[] => {
+    const paths = (directUrl: string, prefix: string, backendPid?: number, modern = false): Path[] => {
       const common: Record<string, number> = {
         client: Deno.pid,
         ...(backendPid ? { backend: backendPid } : {}),
       };
       const floor = floors.get(directUrl)!;
-      return [
-        { name: "direct", url: directUrl, tool: "echo", pids: common },
-        { name: "proxy-floor", url: floor.url, tool: "echo", pids: { proxy: floor.pid, ...common } },
+      const era = (e: "2025" | "2026"): Path[] => [
+        { name: e === "2025" ? "direct" : "direct-2026", era: e, url: directUrl, tool: "echo", pids: common },
+        ...(e === "2025"
+          ? [{
+            name: "proxy-floor" as const,
+            era: e,
+            url: floor.url,
+            tool: "echo",
+            pids: { proxy: floor.pid, ...common },
+          }]
+          : []),
         {
-          name: "broker",
+          name: e === "2025" ? "broker" : "broker-2026",
+          era: e,
           url: gateway.mcpUrl,
           tool: `${prefix}echo`,
           pids: { gateway: gateway.pid, ...common },
         },
         ...(envoy
           ? [{
-            name: "envoy" as const,
+            name: e === "2025" ? "envoy" as const : "envoy-2026" as const,
+            era: e,
             url: `${envoy.url}/mcp`,
             tool: `${prefix}echo`,
             pids: { gateway: gateway.pid, envoy: envoy.pid, ...common },
           }]
           : []),
       ];
+      return modern ? [...era("2025"), ...era("2026")] : era("2025");
     };
     return {
       backends: [
-        { name: "fast-echo", paths: paths(fast.url, "f_", fast.pid) },
+        { name: "fast-echo", paths: paths(fast.url, "f_", fast.pid, true) },
         { name: "server-everything", paths: paths(everything.url, "e_") },
       ],
       gateway,

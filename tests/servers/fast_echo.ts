@@ -5,11 +5,21 @@
  * notifications and responses get 202, requests get a JSON body, GET opens an (idle) SSE stream, DELETE
  * ends the session, unknown sessions get 404.
  *
- * Run: `deno run -A tests/servers/fast_echo.ts --port 0` → `listening on http://127.0.0.1:PORT/mcp`.
+ * With `dual` (`--dual`) it also serves 2026-07-28 on the same endpoint, statelessly: a POST whose body
+ * carries the `_meta` envelope's protocol-version claim is answered on its own (`server/discover`,
+ * `tools/list`, `tools/call`), after the checks a 2026 server owes its standard headers
+ * (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` must match the body: -32020 on HTTP 400), so a
+ * benchmark through the gateway also proves the gateway wrote them right.
+ *
+ * Run: `deno run -A tests/servers/fast_echo.ts --port 0 [--dual]` → `listening on http://127.0.0.1:PORT/mcp`.
  */
 import { parseServerArgs } from "./serve.ts";
 
 const SUPPORTED_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+const MODERN_VERSION = "2026-07-28";
+const PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion";
+const SERVER_INFO = { name: "fast-echo", version: "1.0.0" };
+const MODERN_META = { "io.modelcontextprotocol/serverInfo": SERVER_INFO };
 
 const ECHO_TOOL = {
   name: "echo",
@@ -45,6 +55,57 @@ function httpError(status: number, code: number, message: string): Response {
   return Response.json(error(null, code, message), { status });
 }
 
+/** The echo tool's result (both eras), or the error for an unknown tool. */
+function callEcho(msg: JsonRpcMessage): { result?: Record<string, unknown>; error?: unknown } {
+  if (msg.params?.name !== "echo") {
+    return { error: error(msg.id, -32602, `Unknown tool: ${msg.params?.name}`) };
+  }
+  const message = msg.params?.arguments?.message;
+  if (typeof message !== "string") {
+    return { result: { isError: true, content: [{ type: "text", text: "message must be a string" }] } };
+  }
+  return { result: { content: [{ type: "text", text: `Echo: ${message}` }] } };
+}
+
+/** A 2026-07-28 request: stateless, its standard headers checked against the body first. */
+function answerModern(req: Request, msg: JsonRpcMessage): Response {
+  if (msg.id === undefined) return new Response(null, { status: 202 });
+  const claimed = msg.params?._meta?.[PROTOCOL_VERSION_META];
+  const refuse = (status: number, code: number, message: string) =>
+    Response.json(error(msg.id, code, message), { status });
+  if (claimed !== MODERN_VERSION) return refuse(400, -32022, `Unsupported protocol version: ${claimed}`);
+  if (req.headers.get("mcp-protocol-version") !== claimed) {
+    return refuse(400, -32020, "MCP-Protocol-Version does not match the body");
+  }
+  if (req.headers.get("mcp-method") !== msg.method) return refuse(400, -32020, "Mcp-Method does not match");
+  const result = (value: Record<string, unknown>) =>
+    Response.json({
+      jsonrpc: "2.0",
+      id: msg.id,
+      result: { ...value, resultType: "complete", _meta: MODERN_META },
+    });
+  switch (msg.method) {
+    case "server/discover":
+      return result({
+        supportedVersions: [MODERN_VERSION],
+        capabilities: { tools: {} },
+        ttlMs: 0,
+        cacheScope: "public",
+      });
+    case "tools/list":
+      return result({ tools: [ECHO_TOOL], ttlMs: 0, cacheScope: "public" });
+    case "tools/call": {
+      if (req.headers.get("mcp-name") !== msg.params?.name) {
+        return refuse(400, -32020, "Mcp-Name does not match");
+      }
+      const { result: value, error: failed } = callEcho(msg);
+      return failed ? Response.json(failed) : result(value!);
+    }
+    default:
+      return refuse(404, -32601, `Method not found: ${msg.method}`);
+  }
+}
+
 /** Answers one request message; `undefined` for notifications and responses. */
 function answer(msg: JsonRpcMessage, sessionId: string): { reply?: unknown; newSession?: string } {
   if (msg.id === undefined || msg.method === undefined) return {};
@@ -66,22 +127,16 @@ function answer(msg: JsonRpcMessage, sessionId: string): { reply?: unknown; newS
     case "tools/list":
       return ok({ tools: [ECHO_TOOL] });
     case "tools/call": {
-      if (msg.params?.name !== "echo") {
-        return { reply: error(msg.id, -32602, `Unknown tool: ${msg.params?.name}`) };
-      }
-      const message = msg.params?.arguments?.message;
-      if (typeof message !== "string") {
-        return ok({ isError: true, content: [{ type: "text", text: "message must be a string" }] });
-      }
-      return ok({ content: [{ type: "text", text: `Echo: ${message}` }] });
+      const { result, error: failed } = callEcho(msg);
+      return failed ? { reply: failed } : ok(result);
     }
     default:
       return { reply: error(msg.id, -32601, `Method not found: ${msg.method}`) };
   }
 }
 
-/** Starts the server on 127.0.0.1 (`port` 0 picks a free one). */
-export async function startFastEcho(port = 0): Promise<FastEcho> {
+/** Starts the server on 127.0.0.1 (`port` 0 picks a free one); `dual` adds 2026-07-28 (module comment). */
+export async function startFastEcho(port = 0, options: { dual?: boolean } = {}): Promise<FastEcho> {
   const sessions = new Map<string, Session>();
 
   const endSession = (id: string) => {
@@ -102,6 +157,11 @@ export async function startFastEcho(port = 0): Promise<FastEcho> {
       return httpError(400, -32700, "Parse error");
     }
     const batch = Array.isArray(body);
+    if (
+      options.dual && !batch && (body as JsonRpcMessage)?.params?._meta?.[PROTOCOL_VERSION_META] !== undefined
+    ) {
+      return answerModern(req, body as JsonRpcMessage);
+    }
     const messages = (batch ? body : [body]) as JsonRpcMessage[];
     const initializing = messages.some((m) => m?.method === "initialize");
     if (initializing && sessionId) return httpError(400, -32600, "Session already initialized");
@@ -193,8 +253,8 @@ export async function startFastEcho(port = 0): Promise<FastEcho> {
 }
 
 if (import.meta.main) {
-  const { port } = parseServerArgs(Deno.args);
-  const served = await startFastEcho(port);
+  const { port, flags } = parseServerArgs(Deno.args);
+  const served = await startFastEcho(port, { dual: flags.has("dual") });
   console.log(`listening on ${served.url}`);
   const stop = async () => {
     await served.close();
