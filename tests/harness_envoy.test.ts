@@ -292,15 +292,123 @@ Deno.test("mode_override: STREAMED response bodies go through the processor only
     }
     return passThrough(m);
   };
-  await using t = await setup(script, { allowModeOverride: true });
+  await using t = await setup(script); // the shipped config sets allow_mode_override
   const r = await post(t.envoy.url);
   assertEquals(r.res.status, 201);
   assert(r.text.includes(`"WHO":"BROKER"`), r.text);
   assert(t.fake.streams[0].at(-1)!.response_body!.end_of_stream);
-  await using n = await setup(script); // the shipped config leaves allow_mode_override off
+  await using n = await setup(script, { allowModeOverride: false });
   const r2 = await post(n.envoy.url);
   assert(r2.text.includes(`"who":"broker"`));
   assert(!n.fake.streams[0].some((m) => m.request === "response_body"));
+  assert(n.envoy.exchanges[0].warnings.includes("mode_override ignored in response_headers"));
+});
+
+/** A request-headers reply routing to the backend, with a mode override. */
+const routedWith = (mode_override: ProcessingResponse["mode_override"]): ProcessingResponse => ({
+  ...headersReply({ ":authority": "backend.local" }, { clear_route_cache: true }),
+  mode_override,
+});
+const arms = (t: { fake: { streams: { request?: string }[][] } }, i: number) =>
+  t.fake.streams[i].map((m) => m.request);
+
+Deno.test("mode_override trims phases: body NONE sends no body message (the body still reaches the upstream), response headers SKIP sends none", async () => {
+  const headersOnly = routedWith({
+    request_header_mode: "SEND",
+    response_header_mode: "SKIP",
+    request_body_mode: "NONE",
+    response_body_mode: "NONE",
+    request_trailer_mode: "SKIP",
+    response_trailer_mode: "SKIP",
+  });
+  await using t = await setup((m) => m.request === "request_headers" ? headersOnly : passThrough(m));
+  const r = await post(t.envoy.url, `{"kept":true}`);
+  assertEquals([r.json?.who, r.json?.body], ["backend", `{"kept":true}`]);
+  assertEquals(arms(t, 0), ["request_headers"]);
+  assertEquals(t.envoy.exchanges[0].mode?.request_body_mode, "NONE");
+  // Nothing can follow the headers reply: Envoy closed the stream at once (newer Envoy's early close).
+  assert(t.fake.cancelled[0], "the stream was closed by Envoy");
+
+  // Body kept, response headers skipped: the stream ends after the body reply.
+  const bodyOnly = routedWith({ ...headersOnly.mode_override, request_body_mode: "BUFFERED" });
+  await using b = await setup((m) => m.request === "request_headers" ? bodyOnly : passThrough(m));
+  const r2 = await post(b.envoy.url, `{"b":2}`);
+  assertEquals([r2.json?.who, r2.json?.body], ["backend", `{"b":2}`]);
+  assertEquals(arms(b, 0), ["request_headers", "request_body"]);
+  assert(b.fake.cancelled[0]);
+
+  // Body off, response headers on: the response-headers message still comes, the stream stays open for it.
+  const responseOnly = routedWith({ ...headersOnly.mode_override, response_header_mode: "SEND" });
+  await using h = await setup((m) => m.request === "request_headers" ? responseOnly : passThrough(m));
+  await post(h.envoy.url);
+  assertEquals(arms(h, 0), ["request_headers", "response_headers"]);
+
+  // A body-less request (GET) with response headers skipped: one message.
+  await using g = await setup((m) => m.request === "request_headers" ? headersOnly : passThrough(m));
+  const get = await fetch(`${g.envoy.url}/mcp`);
+  assertEquals(((await get.json()) as Echo).who, "backend");
+  assertEquals(arms(g, 0), ["request_headers"]);
+});
+
+Deno.test("mode_override as Envoy reads it: DEFAULT header modes keep the configured value, body modes are literal", async () => {
+  // Only response_header_mode is named: the request body mode, unset, is NONE (literal), and the response
+  // header mode is what the override says.
+  await using t = await setup((m) =>
+    m.request === "request_headers" ? routedWith({ response_header_mode: "SKIP" }) : passThrough(m)
+  );
+  const r = await post(t.envoy.url, `{"x":1}`);
+  assertEquals(r.json?.body, `{"x":1}`);
+  assertEquals(arms(t, 0), ["request_headers"]);
+  assertEquals(t.envoy.exchanges[0].mode, {
+    request_header_mode: "SEND",
+    response_header_mode: "SKIP",
+    request_body_mode: "NONE",
+    response_body_mode: "NONE",
+    request_trailer_mode: "SKIP",
+    response_trailer_mode: "SKIP",
+  });
+  // Only the body mode named, header modes DEFAULT: the configured SEND stays for the response headers.
+  await using d = await setup((m) =>
+    m.request === "request_headers" ? routedWith({ request_body_mode: "BUFFERED" }) : passThrough(m)
+  );
+  await post(d.envoy.url);
+  assertEquals(arms(d, 0), ["request_headers", "request_body", "response_headers"]);
+});
+
+Deno.test("mode_override is ignored outside a headers reply, without allow_mode_override, and when not in allowed_override_modes", async () => {
+  const trim = {
+    response_header_mode: "SKIP" as const,
+    request_body_mode: "NONE" as const,
+    response_body_mode: "NONE" as const,
+  };
+  // In a body reply: Envoy only takes it while a headers message is outstanding.
+  await using b = await setup((m) =>
+    m.request === "request_body" ? { request_body: { response: {} }, mode_override: trim } : passThrough(m)
+  );
+  await post(b.envoy.url);
+  assertEquals(arms(b, 0), ["request_headers", "request_body", "response_headers"]);
+  assert(b.envoy.exchanges[0].warnings.includes("mode_override ignored in request_body"));
+
+  const script: Script = (m) => m.request === "request_headers" ? routedWith(trim) : passThrough(m);
+  await using off = await setup(script, { allowModeOverride: false });
+  const r = await post(off.envoy.url);
+  assertEquals(r.json?.who, "backend", "the reply itself still applies");
+  assertEquals(arms(off, 0), ["request_headers", "request_body", "response_headers"]);
+
+  await using listed = await setup(script, {
+    allowedOverrideModes: [{ ...trim, response_header_mode: "SEND" }],
+  });
+  await post(listed.envoy.url);
+  assertEquals(arms(listed, 0), ["request_headers", "request_body", "response_headers"]);
+  // Envoy compares the effective override (trailers SKIP, from the configured mode) with the entries as
+  // written: an entry leaving the trailer modes DEFAULT does not match it.
+  await using unwritten = await setup(script, { allowedOverrideModes: [trim] });
+  await post(unwritten.envoy.url);
+  assertEquals(arms(unwritten, 0), ["request_headers", "request_body", "response_headers"]);
+  const entry = { ...trim, request_trailer_mode: "SKIP" as const, response_trailer_mode: "SKIP" as const };
+  await using match = await setup(script, { allowedOverrideModes: [entry] });
+  await post(match.envoy.url);
+  assertEquals(arms(match, 0), ["request_headers"]);
 });
 
 Deno.test("dynamic metadata is kept only for receiving namespaces", async () => {

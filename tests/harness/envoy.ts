@@ -1,9 +1,12 @@
 /**
  * An HTTP front proxy that plays Envoy with the ext_proc filter configured as in deploy/envoy/envoy.yaml:
  * one `Process` stream per request, processing mode SEND/SEND/BUFFERED/NONE/SKIP/SKIP, `message_timeout`,
- * fail-closed, `allow_all_routing`, routing by `:authority` (exact vhost domains, default → broker).
- * It enforces the checklist of shared/reference/envoy-ext-proc.md §5 so a processor that passes here
- * behaves the same behind real Envoy. Limits: no trailers, request bodies are buffered (STREAMED request
+ * fail-closed, `allow_all_routing`, `allow_mode_override`, routing by `:authority` (exact vhost domains,
+ * default → broker). It enforces the checklist of shared/reference/envoy-ext-proc.md §5 so a processor that
+ * passes here behaves the same behind real Envoy: among them `mode_override` exactly as Envoy's
+ * `onReceiveMessage` takes it (only with `allow_mode_override`, only while a headers message is outstanding,
+ * DEFAULT header and trailer modes keeping the configured value, body modes literal, `allowed_override_modes`
+ * when set), and Envoy's early close of the stream once no further message can follow. Limits: no trailers, request bodies are buffered (STREAMED request
  * bodies arrive as one chunk), and Host is always the upstream's (Deno's fetch cannot set it), like
  * `host_rewrite_literal`.
  */
@@ -41,7 +44,10 @@ export interface EnvoyHarnessOptions {
   /** `max_message_timeout`; 0 disables `override_message_timeout`. */
   maxMessageTimeoutMs?: number;
   failureModeAllow?: boolean;
+  /** `allow_mode_override`; the shipped config sets it (default true here). */
   allowModeOverride?: boolean;
+  /** `allowed_override_modes`: when non-empty, an override must equal one of them (request headers aside). */
+  allowedOverrideModes?: ProcessingMode[];
   mutationRules?: Partial<MutationRules>;
   /** Newer fail-closed Envoy answers a spurious reply with 500; older/fail-open ignores it and continues. */
   spuriousResponse?: "error" | "ignore";
@@ -71,6 +77,8 @@ export interface Exchange {
   warnings: string[];
   /** Replies received after processing completed (ignored, as Envoy does). */
   ignoredReplies: number;
+  /** The processing mode in force at the end, after any `mode_override`. */
+  mode?: Required<ProcessingMode>;
 }
 
 export interface EnvoyHarness {
@@ -89,6 +97,29 @@ export const REFERENCE_MODE: Required<ProcessingMode> = {
   request_trailer_mode: "SKIP",
   response_trailer_mode: "SKIP",
 };
+
+/**
+ * The mode a `mode_override` sets, as newer Envoy computes it (`effectiveModeOverride`): header and trailer
+ * modes left DEFAULT keep the configured value; body modes are taken literally (unset = NONE).
+ */
+export function effectiveModeOverride(
+  override: ProcessingMode,
+  configured: Required<ProcessingMode>,
+): Required<ProcessingMode> {
+  const keep = (v: HeaderSendMode | undefined, d: HeaderSendMode) => !v || v === "DEFAULT" ? d : v;
+  return {
+    request_header_mode: keep(override.request_header_mode, configured.request_header_mode),
+    response_header_mode: keep(override.response_header_mode, configured.response_header_mode),
+    request_trailer_mode: keep(override.request_trailer_mode, configured.request_trailer_mode),
+    response_trailer_mode: keep(override.response_trailer_mode, configured.response_trailer_mode),
+    request_body_mode: (override.request_body_mode ?? "NONE") as BodySendMode,
+    response_body_mode: (override.response_body_mode ?? "NONE") as BodySendMode,
+  };
+}
+
+/** Headers are sent unless SKIP (DEFAULT = SEND); trailers only when SEND (DEFAULT = SKIP). */
+const sendsHeaders = (m: HeaderSendMode) => m !== "SKIP";
+const sendsTrailers = (m: HeaderSendMode) => m === "SEND";
 
 type Outcome =
   | { kind: "reply"; reply: ProcessingResponse }
@@ -200,7 +231,8 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
     messageTimeoutMs: 10_000,
     maxMessageTimeoutMs: 0,
     failureModeAllow: false,
-    allowModeOverride: false,
+    allowModeOverride: true,
+    allowedOverrideModes: [] as ProcessingMode[],
     spuriousResponse: "error" as const,
     receivingNamespaces: ["mcp-gateway"],
     bufferLimitBytes: 8 * 1024 * 1024,
@@ -274,7 +306,8 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
       ignoredReplies: 0,
     };
     exchanges.push(ex);
-    const mode: Required<ProcessingMode> = { ...REFERENCE_MODE, ...opts.processingMode };
+    const configured: Required<ProcessingMode> = { ...REFERENCE_MODE, ...opts.processingMode };
+    let mode: Required<ProcessingMode> = { ...configured };
     // The HTTP connection manager adds these before any filter runs (rule 2: pseudo-headers and x-request-id).
     const headers = HeaderList.fromRequest(req, [
       [":authority", req.headers.get("host") ?? url.host],
@@ -299,6 +332,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
       return new LocalReply(new Response(text || null, { status, headers: h }), details.replaceAll(" ", "_"));
     };
     const finish = (r: LocalReply | Response): Response => {
+      ex.mode = mode;
       if (r instanceof LocalReply) {
         ex.details = r.details;
         ex.status = r.response.status;
@@ -375,18 +409,25 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
         processing = false;
         return null;
       }
-      // Rule 10: mode_override only when allowed, only in a headers reply; DEFAULT header modes keep the
-      // configured value, body modes are literal.
+      // Rule 10: mode_override only when allowed and while a headers message is outstanding (Envoy applies
+      // it to both directions for the rest of the request); never when the configured body mode is
+      // FULL_DUPLEX_STREAMED; with `allowed_override_modes`, only one of those.
       if (reply.mode_override) {
-        if (opts.allowModeOverride && (arm === "request_headers" || arm === "response_headers")) {
-          const o = reply.mode_override;
-          const keep = (v: HeaderSendMode | undefined, d: HeaderSendMode) => !v || v === "DEFAULT" ? d : v;
-          mode.response_header_mode = keep(o.response_header_mode, mode.response_header_mode);
-          mode.request_trailer_mode = keep(o.request_trailer_mode, mode.request_trailer_mode);
-          mode.response_trailer_mode = keep(o.response_trailer_mode, mode.response_trailer_mode);
-          mode.request_body_mode = (o.request_body_mode ?? "NONE") as BodySendMode;
-          mode.response_body_mode = (o.response_body_mode ?? "NONE") as BodySendMode;
-        } else ex.warnings.push(`mode_override ignored in ${arm}`);
+        const inHeaders = arm === "request_headers" || arm === "response_headers";
+        const duplex = configured.request_body_mode === "FULL_DUPLEX_STREAMED" ||
+          configured.response_body_mode === "FULL_DUPLEX_STREAMED";
+        const next = effectiveModeOverride(reply.mode_override, configured);
+        // Envoy compares the entries as written (unset = DEFAULT / NONE), request_header_mode aside.
+        const listed = opts.allowedOverrideModes.length === 0 ||
+          opts.allowedOverrideModes.some((m) =>
+            next.request_body_mode === (m.request_body_mode ?? "NONE") &&
+            next.response_body_mode === (m.response_body_mode ?? "NONE") &&
+            next.response_header_mode === (m.response_header_mode ?? "DEFAULT") &&
+            next.request_trailer_mode === (m.request_trailer_mode ?? "DEFAULT") &&
+            next.response_trailer_mode === (m.response_trailer_mode ?? "DEFAULT")
+          );
+        if (opts.allowModeOverride && inHeaders && !duplex && listed) mode = next;
+        else ex.warnings.push(`mode_override ignored in ${arm}`);
       }
       return (reply[arm as "request_headers"]?.response ?? {}) as CommonResponse;
     };
@@ -413,13 +454,31 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
       return null;
     };
 
+    /**
+     * Newer Envoy (`ext_proc_stream_close_optimization`) closes the stream as soon as no further message can
+     * follow: after the request-headers reply when there is no body to send and the response phases are all
+     * off, after the last body reply when they are. The processor sees the stream cancelled.
+     */
+    const responsePhasesOff = () =>
+      !sendsHeaders(mode.response_header_mode) && mode.response_body_mode === "NONE" &&
+      !sendsTrailers(mode.response_trailer_mode);
+    const closeIfLast = (after: "request_headers" | "request_body") => {
+      if (!processing) return;
+      const noRequestBody = body.length === 0 ||
+        (mode.request_body_mode === "NONE" && !sendsTrailers(mode.request_trailer_mode));
+      if ((after === "request_body" || noRequestBody) && responsePhasesOff()) {
+        stream.close();
+        processing = false;
+      }
+    };
+
     // --- request headers
     let replacedBody = false;
     if (body.length > opts.bufferLimitBytes && mode.request_body_mode === "BUFFERED") {
       stream.close();
       return finish(local(413, "request_payload_too_large", "Payload Too Large"));
     }
-    if (mode.request_header_mode !== "SKIP") {
+    if (sendsHeaders(mode.request_header_mode)) {
       const r = await exchange({
         request_headers: { headers: headers.toHeaderMap(), end_of_stream: body.length === 0 },
         request: "request_headers",
@@ -435,6 +494,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
         const bad = applyRequest(r, "headers");
         if (bad) return finish(bad);
       }
+      closeIfLast("request_headers");
     }
     // --- request body (rule 3: never for a body-less request)
     const bodyMode = mode.request_body_mode;
@@ -450,6 +510,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
         const bad = applyRequest(r, "body");
         if (bad) return finish(bad);
       }
+      closeIfLast("request_body");
     }
     const declared = headers.get("content-length");
     if (declared !== undefined && Number(declared) !== body.length) {
@@ -492,7 +553,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
         responseHeaders.add(k, v);
       }
     }
-    if (processing && mode.response_header_mode !== "SKIP") {
+    if (processing && sendsHeaders(mode.response_header_mode)) {
       const r = await exchange({
         response_headers: { headers: responseHeaders.toHeaderMap(), end_of_stream: res.body === null },
         request: "response_headers",

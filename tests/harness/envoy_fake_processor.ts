@@ -15,6 +15,8 @@ export interface FakeProcessor {
   address: string;
   /** Messages received, one array per stream. */
   streams: ProcessingRequest[][];
+  /** Per stream: whether Envoy cancelled it (closed it without waiting for the processor to end it). */
+  cancelled: boolean[];
   script: Script;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -30,6 +32,7 @@ export async function startFakeProcessor(script: Script = passThrough): Promise<
   const fake: FakeProcessor = {
     address: "",
     streams: [],
+    cancelled: [],
     script,
     close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
     [Symbol.asyncDispose]: () => fake.close(),
@@ -37,7 +40,9 @@ export async function startFakeProcessor(script: Script = passThrough): Promise<
   server.addService(externalProcessorService(), {
     Process(call: ProcessStream) {
       const received: ProcessingRequest[] = [];
-      fake.streams.push(received);
+      const index = fake.streams.push(received) - 1;
+      fake.cancelled[index] = false;
+      call.on("cancelled", () => fake.cancelled[index] = true);
       call.on("data", (message: ProcessingRequest) => {
         received.push(message);
         const step = fake.script(message, received.length - 1);
