@@ -8,48 +8,28 @@
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { waitFor } from "./helpers/ports.ts";
 import { startGatewayFor } from "./helpers/gateway.ts";
-import { connectClientV2, type ConnectedClientV2, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
-import { COUNTER_URI, EXTRA_TOOL, startModern } from "./servers/modern.ts";
-
-const BACKENDS = { legacy: "l_", modern: "m_", dual: "d_" } as const;
-type Backend = keyof typeof BACKENDS;
-
-const textOf = (result: { content?: unknown }) => (result.content as { text: string }[])[0].text;
-
-/** The counter resource as a client of the gateway knows it (`modern://<prefix>counter`). */
-const servedCounter = (backend: Backend) => COUNTER_URI.replace("://", `://${BACKENDS[backend]}`);
+import { connectClientV2, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
+import {
+  type Backend,
+  BACKENDS,
+  crossesEras,
+  inspect,
+  servedCounter,
+  startMatrixBackends,
+  textOf,
+} from "./helpers/eras_matrix.ts";
+import { EXTRA_TOOL, startModern } from "./servers/modern.ts";
 
 async function startMatrix() {
-  const legacy = await startModern({ mode: "legacy" });
-  const modern = await startModern({ mode: "modern" });
-  const dual = await startModern({ mode: "dual" });
-  const backends = { legacy, modern, dual };
-  const gw = await startGatewayFor(
-    (Object.keys(BACKENDS) as Backend[]).map((b) => ({
-      name: b,
-      url: backends[b].url,
-      toolPrefix: BACKENDS[b],
-    })),
-  );
+  const matrix = await startMatrixBackends();
+  const gw = await startGatewayFor(matrix.entries.map(({ hostname: _, ...entry }) => entry));
   return {
     gw,
-    backends,
+    backends: matrix.backends,
     async [Symbol.asyncDispose]() {
       await gw.stop();
-      for (const b of Object.values(backends)) await b[Symbol.asyncDispose]();
+      await matrix[Symbol.asyncDispose]();
     },
-  };
-}
-
-/** What the `inspect` tool reports of the request that reached the backend. */
-async function inspect(mcp: ConnectedClientV2, backend: Backend) {
-  const result = await mcp.client.callTool({ name: `${BACKENDS[backend]}inspect`, arguments: {} });
-  return result.structuredContent as {
-    era: string;
-    headers: Record<string, string>;
-    meta: Record<string, unknown>;
-    envelope: Record<string, unknown>;
-    sessionId: string | null;
   };
 }
 
@@ -214,7 +194,7 @@ Deno.test("cross-era matrix: progress everywhere; elicitation within an era, a c
         const logs = mcp.notifications.slice(since).filter((n) => n.method === "notifications/message");
         assertEquals(logs, [], pairing);
       }
-      const crosses = (name === "2025" && backend === "modern") || (name === "2026" && backend === "legacy");
+      const crosses = crossesEras(name, backend);
       const call = mcp.client.callTool({ name: `${p}confirm`, arguments: { question: "Go?" } });
       if (!crosses) {
         // Same era on the wire: the 2025 backend's request is relayed, or the 2026 `input_required` passes

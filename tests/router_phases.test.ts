@@ -143,6 +143,7 @@ Deno.test("tools/call: routed to the backend with only params.name rewritten", a
     "x-mcp-method": "tools/call",
     "x-mcp-toolname": "echo",
     "x-mcp-servername": "server1",
+    "x-mcp-era": "2025",
     "x-mcp-annotation-hints":
       "readOnly=true,destructive=unspecified,idempotent=unspecified,openWorld=unspecified",
     ":authority": "server1.mcp.local",
@@ -166,10 +167,14 @@ Deno.test("tools/call: routed to the backend with only params.name rewritten", a
 Deno.test("other methods go to the broker with x-mcp-method and x-mcp-servername", async () => {
   const { ctx } = setup();
   const { b } = await run(ctx, POST, `{"jsonrpc":"2.0","id":"a","method":"tools/list"}`);
-  assertEquals(sets(b!, "request_body"), { "x-mcp-servername": "mcpBroker", "x-mcp-method": "tools/list" });
+  assertEquals(sets(b!, "request_body"), {
+    "x-mcp-servername": "mcpBroker",
+    "x-mcp-method": "tools/list",
+    "x-mcp-era": "2025",
+  });
   assertFalse(b!.request_body!.response!.body_mutation);
   assertEquals(fromStruct(b!.dynamic_metadata), {
-    "mcp-gateway": { method: "tools/list", servername: "mcpBroker" },
+    "mcp-gateway": { method: "tools/list", servername: "mcpBroker", era: "2025" },
   });
 });
 

@@ -7,10 +7,11 @@
 import type { Admitted } from "../admission/admit.ts";
 import { subjectKey } from "../identity/resolve.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import { TASKS_EXTENSION } from "../mcp/protocol.ts";
 import type { BrokerContext } from "./context.ts";
 import { forward, type ForwardDeps } from "./forward.ts";
 
-export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+export { TASKS_EXTENSION };
 
 export async function forwardTask(
   ctx: BrokerContext,

@@ -42,6 +42,12 @@ export function eraOfVersion(version: string): Era {
   return version >= MODERN_PROTOCOL_VERSION ? "2026" : "2025";
 }
 
+/**
+ * The tasks extension (SEP-2663): a 2026 client that declares it in its envelope's capabilities may be
+ * answered a task instead of a result, to poll with `tasks/*` at the backend that created it.
+ */
+export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+
 /** JSON-RPC 2.0 and MCP error codes. */
 export const RpcCode = {
   ParseError: -32700,

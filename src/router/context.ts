@@ -5,6 +5,7 @@
 import type { Admission } from "../admission/admit.ts";
 import type { AuditLog, AuditRecord } from "../identity/audit.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
+import type { Era } from "../mcp/protocol.ts";
 import type { Logger } from "../observe/log.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
@@ -30,10 +31,28 @@ export interface RouterContext {
   audit?: AuditLog;
 }
 
+/**
+ * Which messages the router asked Envoy for, beyond the request headers (`mode_override` in the
+ * request-headers reply); the stream ends once the last of them is answered.
+ */
+export interface Phases {
+  body: boolean;
+  responseHeaders: boolean;
+}
+
 /** What one ext_proc stream (= one HTTP request) has learnt so far. */
 export interface StreamState {
   /** Request headers exactly as Envoy sent them (before our mutations), lower-case keys. */
   requestHeaders?: Map<string, string>;
+  /** The request's era as its headers claim it (the body phase checks the claim). */
+  era?: Era;
+  /** The messages still to come (unset: every one, as the shipped processing mode sends them). */
+  phases?: Phases;
+  /**
+   * A 2026 request the headers say a backend answers through Envoy: the body phase checks the body against
+   * the headers and routes it.
+   */
+  routable?: boolean;
   /** JSON-RPC method of the request body, when there was one. */
   method?: string;
   /** Set when a call was sent to a backend session, so a backend 404 can invalidate it. */
@@ -50,6 +69,7 @@ export const ROUTER_OWNED_HEADERS = [
   "x-mcp-annotation-hints",
   "x-mcp-promptname",
   "x-mcp-resourceuri",
+  "x-mcp-era",
 ] as const;
 
 /** `x-mcp-servername` of everything the broker answers (the reference router's value). */

@@ -3,7 +3,13 @@
  * flag, which Envoy applies as "overwrite or add" (ext_proc ignores `append_action`).
  */
 import type { GatewayError } from "../mcp/errors.ts";
-import { type CommonResponse, type ProcessingResponse, rawHeader, toStruct } from "./proto.ts";
+import {
+  type CommonResponse,
+  type ProcessingMode,
+  type ProcessingResponse,
+  rawHeader,
+  toStruct,
+} from "./proto.ts";
 
 /** The dynamic-metadata namespace the router publishes its routing facts under, for policies and logs. */
 export const METADATA_NAMESPACE = "mcp-gateway";
@@ -49,8 +55,17 @@ function withMetadata(reply: ProcessingResponse, facts?: RoutingFacts): Processi
   return reply;
 }
 
-export function requestHeadersReply(m: Mutation): ProcessingResponse {
-  return { request_headers: { response: common(m) } };
+/**
+ * The request-headers reply; `mode` asks Envoy for fewer messages (`phases.ts`), and `facts` are published
+ * when the decision is already taken here.
+ */
+export function requestHeadersReply(
+  m: Mutation,
+  options: { mode?: ProcessingMode; facts?: RoutingFacts } = {},
+): ProcessingResponse {
+  const reply: ProcessingResponse = { request_headers: { response: common(m) } };
+  if (options.mode) reply.mode_override = options.mode;
+  return withMetadata(reply, options.facts);
 }
 
 export function requestBodyReply(m: Mutation, facts?: RoutingFacts): ProcessingResponse {

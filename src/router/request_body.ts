@@ -1,17 +1,21 @@
 /**
- * Request-body phase (BUFFERED: the whole body in one message). Parses JSON-RPC once and dispatches:
- * the router's own hairpin, `tools/call` to a backend, everything else to the broker.
+ * Request-body phase (BUFFERED: the whole body in one message). Parses JSON-RPC once, classifies it with the
+ * era module (the broker's own checks) and dispatches: the router's own hairpin, a 2025 `tools/call`,
+ * `prompts/get` or `completion/complete` to a backend session, a 2026 call the headers said a 2026 backend
+ * answers to that backend (`modern_request.ts`), everything else to the broker.
  */
-import { classifyInbound } from "../era/classify.ts";
+import { classifyInbound, type NormalizedRequest } from "../era/classify.ts";
 import { GatewayError } from "../mcp/errors.ts";
-import { type JsonRpcMessage, parseJsonRpc } from "../mcp/jsonrpc.ts";
+import { parseJsonRpc } from "../mcp/jsonrpc.ts";
 import { contentTypeProblem, postAcceptProblem } from "../mcp/media.ts";
 import { isEnvoyRouted } from "../mcp/methods.ts";
-import { BROKER_SERVER_NAME, type RouterContext, type StreamState } from "./context.ts";
+import type { RouterContext, StreamState } from "./context.ts";
 import { acceptHairpin, isHairpin } from "./hairpin.ts";
+import { handleModernRequest } from "./modern_request.ts";
 import type { HttpBody, ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
 import { handleRoutedRequest, routeFollowUp } from "./routed_request.ts";
+import { toBroker } from "./to_broker.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -50,36 +54,30 @@ export function handleRequestBody(
   }
   const m = parsed.message;
   if (isHairpin(state)) return acceptHairpin(ctx, state, m);
-  // The router decides 2025-era requests only: a 2026-era one (or one no era may serve) goes to the broker,
-  // which answers every 2026 method and every ladder rejection itself.
-  let era;
+  // A message no era may serve (the 2026 ladder's refusals) goes to the broker, which refuses it with the
+  // same error it gives on its own path.
+  let request: NormalizedRequest;
   try {
-    era = classifyInbound((name) => headers.get(name), parsed).era;
+    request = classifyInbound((name) => headers.get(name), parsed);
   } catch (e) {
-    if (e instanceof GatewayError) return toBroker(state, m);
+    if (e instanceof GatewayError) return toBroker(state, m, state.era ?? "2025");
     throw e;
   }
-  if (era === "2026") return toBroker(state, m);
+  if (request.era === "2026") {
+    // The body agrees with the headers (checked above): a call they named for a 2026 backend is routed.
+    if (state.routable && m.kind === "request" && isEnvoyRouted(m.method, "2026")) {
+      state.method = m.method;
+      return handleModernRequest(ctx, state, request);
+    }
+    return toBroker(state, m, "2026");
+  }
   if (m.kind === "request" && isEnvoyRouted(m.method)) {
     state.method = m.method;
     return handleRoutedRequest(ctx, state, parsed);
   }
   const followUp = m.kind === "response" || m.method === "notifications/cancelled";
   if (m.kind !== "request" && followUp && state.requestHeaders?.has("mcp-session-id")) {
-    return routeFollowUp(ctx, state, m).then((reply) => reply ?? toBroker(state, m));
+    return routeFollowUp(ctx, state, m).then((reply) => reply ?? toBroker(state, m, "2025"));
   }
-  return toBroker(state, m);
-}
-
-/** Everything but a routed call goes to the broker (`:authority` is already the public host). */
-function toBroker(state: StreamState, message: JsonRpcMessage): ProcessingResponse {
-  const set: Record<string, string> = { "x-mcp-servername": BROKER_SERVER_NAME };
-  if (message.kind !== "response") {
-    state.method = message.method;
-    set["x-mcp-method"] = message.method;
-  }
-  return requestBodyReply({ set, clearRouteCache: true }, {
-    method: state.method,
-    servername: BROKER_SERVER_NAME,
-  });
+  return toBroker(state, m, "2025");
 }

@@ -3,6 +3,7 @@
  * that no longer knows its session is unbound so the next call initializes a fresh one. The spec says 404;
  * some servers (server-everything among them) answer 400 "No valid session ID". Only headers are seen
  * here, so a 400 to a routed call also unbinds: a spare re-initialize costs little, a stuck session a lot.
+ * A 2026 request comes here only for its audit line (or when Envoy ignored the router's `mode_override`).
  */
 import type { RouterContext, StreamState } from "./context.ts";
 import { headerRecord, type HttpHeaders, type ProcessingResponse } from "./proto.ts";
@@ -24,6 +25,7 @@ export function handleResponseHeaders(
     ctx.log.append({ type: "BackendSessionInvalidated", ...routed, reason: `backend answered ${status}` });
     ctx.logger.info("backend session invalidated", { session: routed.session, server: routed.server });
   }
-  const clientSession = state.requestHeaders?.get("mcp-session-id");
+  // 2026 has no sessions: nothing to put back (and a session id a 2026 client sent means nothing).
+  const clientSession = state.era === "2026" ? undefined : state.requestHeaders?.get("mcp-session-id");
   return responseHeadersReply(clientSession ? { set: { "mcp-session-id": clientSession } } : {});
 }

@@ -10,6 +10,7 @@
 import type { Admitted2025, InboundRequest } from "../admission/admit.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import { envoyBackendMutation } from "../mcp/backend_headers.ts";
+import { backendWire } from "../mcp/backend_wire.ts";
 import { BackendInitError } from "../mcp/backend_session.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
@@ -23,9 +24,10 @@ import type { CallRoute } from "../session/store.ts";
 import type { RouterContext, StreamState } from "./context.ts";
 import type { ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
+import { toBroker } from "./to_broker.ts";
 
 /** Header and metadata key naming what was routed, per kind. */
-const TARGET_HEADER = {
+export const TARGET_HEADER = {
   tool: "x-mcp-toolname",
   prompt: "x-mcp-promptname",
   resource: "x-mcp-resourceuri",
@@ -53,7 +55,8 @@ function bindFailure(e: unknown, server: string, rawId: string): GatewayError {
   );
 }
 
-function inbound(state: StreamState, rawId: string): InboundRequest {
+/** The request as admission reads it: the headers Envoy sent, the original `:authority` as the Host. */
+export function inbound(state: StreamState, rawId: string): InboundRequest {
   const headers = state.requestHeaders ?? new Map<string, string>();
   return { header: (name) => headers.get(name), host: headers.get(":authority"), rawId };
 }
@@ -136,9 +139,13 @@ export async function handleRoutedRequest(
     });
     return errorReply(e, echo);
   }
+  const upstream = ctx.routing.state.base.servers.get(decision.server)!;
+  // A backend that speaks only 2026: the broker speaks it for the 2025 client (envelope from its session,
+  // answers framed back), and writes the audit line.
+  if (backendWire(upstream, "2025") === "stateless") return toBroker(state, message, "2025");
   audit.name = decision.target.served;
   audit.server = decision.server;
-  const server = ctx.routing.state.base.servers.get(decision.server)!.config;
+  const server = upstream.config;
   let binding = backendSessionOf(ctx.sessions.state, claims.id, decision.server);
   if (binding === undefined) {
     const client = state.requestHeaders ?? new Map<string, string>();
@@ -165,6 +172,7 @@ export async function handleRoutedRequest(
   Object.assign(set, {
     "x-mcp-method": method,
     "x-mcp-servername": decision.server,
+    "x-mcp-era": "2025",
     [targetHeader]: decision.target.upstream,
   });
   if (decision.annotationHints) set["x-mcp-annotation-hints"] = decision.annotationHints;
@@ -176,6 +184,7 @@ export async function handleRoutedRequest(
     hostname: decision.hostname,
     ...(decision.annotationHints ? { annotation_hints: decision.annotationHints } : {}),
     session: claims.id,
+    era: "2025",
   });
 }
 
@@ -215,11 +224,12 @@ export async function routeFollowUp(
   if (!bound || bound.id !== call.backendSession || !server) return undefined; // that backend session is gone
   state.routed = { session, server: call.server, backendSession: bound.id };
   const { set, remove } = backendMutation(state, server, bound);
-  Object.assign(set, { "x-mcp-method": method, "x-mcp-servername": call.server });
+  Object.assign(set, { "x-mcp-method": method, "x-mcp-servername": call.server, "x-mcp-era": "2025" });
   return requestBodyReply({ set, remove, clearRouteCache: true }, {
     method,
     servername: call.server,
     hostname: server.hostname,
     session,
+    era: "2025",
   });
 }

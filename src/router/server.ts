@@ -17,6 +17,7 @@ import { errorReply } from "./replies.ts";
 import { handleRequestBody } from "./request_body.ts";
 import { handleRequestHeaders } from "./request_headers.ts";
 import { handleResponseHeaders } from "./response_headers.ts";
+import { ALL_PHASES } from "./phases.ts";
 
 /** Decides one message. Exported for tests that drive the phases without gRPC. */
 export async function processMessage(
@@ -32,6 +33,19 @@ export async function processMessage(
   if (request.request_trailers) return { request_trailers: {} };
   if (request.response_trailers) return { response_trailers: {} };
   return errorReply(new GatewayError("internal", "Internal error: empty ext_proc message"));
+}
+
+/**
+ * Nothing follows a local reply, the response headers (response body NONE, trailers SKIP), or the last
+ * message the request-headers reply asked for: a clean close then tells Envoy to continue without us, as
+ * the reference router does. (Newer Envoy closes first, having worked out the same.)
+ */
+function isLastReply(state: StreamState, reply: ProcessingResponse): boolean {
+  if (reply.immediate_response || reply.response_headers) return true;
+  const phases = state.phases ?? ALL_PHASES;
+  if (reply.request_headers) return !phases.body && !phases.responseHeaders;
+  if (reply.request_body) return !phases.responseHeaders;
+  return false;
 }
 
 function handleStream(ctx: RouterContext, call: ProcessStream) {
@@ -60,9 +74,7 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
       }
       if (closed || call.cancelled) return;
       call.write(reply);
-      // Nothing follows a local reply or the response headers (response body NONE, trailers SKIP): a clean
-      // close tells Envoy to continue without us, as the reference router does.
-      if (reply.immediate_response || reply.response_headers) finish();
+      if (isLastReply(state, reply)) finish();
     });
   });
   // After the messages still being handled: the response headers may be the one that completes the audit.

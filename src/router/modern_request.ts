@@ -1,0 +1,106 @@
+/**
+ * A 2026-07-28 `tools/call` or `prompts/get` that a 2026 backend answers, carried by Envoy: no backend
+ * session, no hairpin `initialize`; the request goes as the client sent it (its own `_meta` envelope, its
+ * `Mcp-Param-*` headers) with only the routed name changed, in the body and in `Mcp-Name` alike, so the
+ * backend's own header check (SEP-2243) sees the name it serves. What the backend may see of the caller
+ * follows the one rule of `mcp/backend_headers.ts`, as for 2025.
+ *
+ * The broker carries what needs it instead: a call to a backend that speaks only 2025 (a session held for
+ * the caller), and a call whose client declares the tasks extension (a task it may create must be recorded
+ * for the `tasks/*` requests that follow, which the broker answers).
+ */
+import { GatewayError } from "../mcp/errors.ts";
+import type { NormalizedRequest } from "../era/classify.ts";
+import { encodeHeaderValue, MCP_NAME_HEADER, nameSource } from "../era/headers.ts";
+import { envoyBackendMutation } from "../mcp/backend_headers.ts";
+import { backendWire } from "../mcp/backend_wire.ts";
+import { TASKS_EXTENSION } from "../mcp/protocol.ts";
+import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
+import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
+import { addressOf } from "../routing/routing_table.ts";
+import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
+import type { RouterContext, StreamState } from "./context.ts";
+import type { ProcessingResponse } from "./proto.ts";
+import { errorReply, requestBodyReply } from "./replies.ts";
+import { inbound, TARGET_HEADER } from "./routed_request.ts";
+import { toBroker } from "./to_broker.ts";
+
+export async function handleModernRequest(
+  ctx: RouterContext,
+  state: StreamState,
+  request: NormalizedRequest,
+): Promise<ProcessingResponse> {
+  const message = request.message;
+  if (message.kind !== "request") throw new Error("handleModernRequest needs a request");
+  const { rawId, method, params } = message;
+  let identity;
+  try {
+    ({ identity } = await ctx.admission.admit(inbound(state, rawId), request));
+  } catch (e) {
+    if (e instanceof GatewayError) return errorReply(e);
+    throw e;
+  }
+  const headers = state.requestHeaders ?? new Map<string, string>();
+  const audit: NonNullable<StreamState["audit"]> = {
+    path: "router",
+    identity,
+    method,
+    name: typeof params?.name === "string" ? params.name : null,
+    startedAt: performance.now(),
+    rpcId: rpcIdFromRaw(rawId),
+    traceId: traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+    requestId: requestIdFrom(headers),
+    arguments: params?.arguments,
+  };
+  const { base, view } = ctx.routing.state;
+  let decision: RoutingDecision | undefined;
+  try {
+    decision = decideRoute(base, view, method, params, request.text, rawId);
+    authorizeDecision(decision, identity, selectedVirtualServer(base.config.virtualServers, identity), rawId);
+  } catch (e) {
+    if (!(e instanceof GatewayError)) throw e;
+    ctx.audit?.record({
+      ...audit,
+      name: decision?.target.served ?? audit.name,
+      server: decision?.server,
+      outcome: e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
+      error: { code: e.code, message: e.message },
+    });
+    return errorReply(e);
+  }
+  const upstream = base.servers.get(decision.server)!;
+  const wantsTasks = method === "tools/call" &&
+    !!request.envelope?.capabilities.extensions?.[TASKS_EXTENSION];
+  if (backendWire(upstream, "2026") !== "stateless" || wantsTasks) return toBroker(state, message, "2026");
+
+  // Envoy carries the answer: the outcome is recorded when its status arrives (response-headers phase, asked
+  // for only while there is an audit log to write it to).
+  if (ctx.audit) state.audit = { ...audit, name: decision.target.served, server: decision.server };
+  const server = upstream.config;
+  const target = addressOf(server);
+  const { set, remove } = envoyBackendMutation(server, (name) => headers.has(name));
+  set[":authority"] = target.hostname;
+  set[":path"] = target.path;
+  if (nameSource(method) !== undefined) set[MCP_NAME_HEADER] = encodeHeaderValue(decision.target.upstream);
+  const renamed = decision.body !== request.text;
+  if (renamed) set["content-length"] = String(new TextEncoder().encode(decision.body).length);
+  // 2026 has no sessions: a session id the client sent anyway (a gateway token) stays here.
+  if (headers.has("mcp-session-id")) remove.push("mcp-session-id");
+  const targetHeader = TARGET_HEADER[decision.target.kind];
+  Object.assign(set, {
+    "x-mcp-method": method,
+    "x-mcp-servername": decision.server,
+    "x-mcp-era": "2026",
+    [targetHeader]: decision.target.upstream,
+  });
+  if (decision.annotationHints) set["x-mcp-annotation-hints"] = decision.annotationHints;
+  return requestBodyReply({ set, remove, body: renamed ? decision.body : undefined, clearRouteCache: true }, {
+    method,
+    [targetHeader.slice("x-mcp-".length)]: decision.target.upstream,
+    servedname: decision.target.served,
+    servername: decision.server,
+    hostname: decision.hostname,
+    ...(decision.annotationHints ? { annotation_hints: decision.annotationHints } : {}),
+    era: "2026",
+  });
+}
