@@ -6,7 +6,8 @@
  * → prints `listening on http://127.0.0.1:PORT`.
  */
 import { parseArgs } from "node:util";
-import { startEnvoyHarness } from "../tests/harness/envoy.ts";
+import { brokerByHeaderRoute } from "../src/router/envoy_config.ts";
+import { type EnvoyRoute, startEnvoyHarness } from "../tests/harness/envoy.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -28,6 +29,8 @@ const harness = await startEnvoyHarness({
   defaultCluster: values.default,
   clusters,
   port: Number(values.port),
+  // As the generated bootstrap: 2026 requests the broker answers are routed by header, past the router.
+  defaultRoutes: [brokerByHeaderRoute() as unknown as EnvoyRoute],
 });
 // The harness records every exchange for test assertions; a benchmark would only grow the heap with them.
 // Server errors are worth a line each: the bench counts them as failures and this says why.

@@ -281,10 +281,11 @@ Deno.test("Envoy path: each kind of request costs only the ext_proc messages the
   const dir = await Deno.makeTempDir();
   const auditFile = `${dir}/audit.jsonl`;
   try {
-    for (const audit of [false, true]) {
+    // The shipped setup (header routes, no audit log here), then an audit log and no header routes.
+    for (const [audit, headerRoutes] of [[false, true], [true, false]]) {
       await using stack = await startEnvoyStack(
         [{ name: "d", url: backend.url, hostname: "d.mcp.local", toolPrefix: "d_" }],
-        { args: audit ? ["--audit-log", auditFile] : [] },
+        { args: audit ? ["--audit-log", auditFile] : [], headerRoutes },
       );
       /** What Envoy sent the router for the request whose body carried `marker`. */
       const sent = (marker: string) =>
@@ -296,14 +297,20 @@ Deno.test("Envoy path: each kind of request costs only the ext_proc messages the
         audit ? ["request_headers", "request_body", "response_headers"] : ["request_headers", "request_body"],
       ]);
       await neu.client.listTools({}, { cacheMode: "bypass" });
-      // A 2026 list: decided from its headers, the broker reads the body.
       const list = stack.envoy.exchanges.findLast((x) => x.upstreamBody?.includes(`"tools/list"`))!;
-      assertEquals(list.sent, ["request_headers"]);
-      assertEquals(list.dynamicMetadata["mcp-gateway"], {
-        method: "tools/list",
-        servername: "mcpBroker",
-        era: "2026",
-      });
+      if (headerRoutes) {
+        // A 2026 list: Envoy routes it to the broker by its headers, without asking the router at all.
+        assertEquals(list.sent, []);
+      } else {
+        // Without that route, the router decides it from the headers; the broker reads the body.
+        assertEquals(list.sent, ["request_headers"]);
+        assertEquals(list.dynamicMetadata["mcp-gateway"], {
+          method: "tools/list",
+          servername: "mcpBroker",
+          era: "2026",
+        });
+      }
+      assertEquals(new URL(list.upstream!).origin, new URL(stack.gateway.brokerUrl).origin);
       if (audit) continue;
       await using old = await connect(stack.mcpUrl, "2025");
       await old.client.callTool({ name: "d_echo", arguments: { message: "session" } });

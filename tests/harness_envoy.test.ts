@@ -492,3 +492,36 @@ Deno.test("SSE responses stream through before the upstream finishes", async () 
     await sse.shutdown();
   }
 });
+
+Deno.test("default-vhost routes: header matchers as Envoy's, and a route with ext_proc disabled never consults the processor", async () => {
+  const byHeader = {
+    match: {
+      prefix: "/",
+      headers: [
+        { name: ":method", string_match: { exact: "POST" } },
+        { name: "x-era", string_match: { exact: "2026" } },
+        { name: "x-op", string_match: { safe_regex: { regex: "call|get" } }, invert_match: true },
+      ],
+    },
+    route: { cluster: "mcp_broker" },
+    typed_per_filter_config: { "envoy.filters.http.ext_proc": { disabled: true } },
+  };
+  await using t = await setup(passThrough, { defaultRoutes: [byHeader] });
+  const cases: [Record<string, string>, boolean][] = [
+    [{ "x-era": "2026", "x-op": "list" }, true],
+    [{ "x-era": "2026", "x-op": "call" }, false], // inverted regex match
+    [{ "x-era": "2026", "x-op": "recall" }, true], // a regex matches the whole value only
+    [{ "x-era": "2026" }, false], // a missing header fails even an inverted matcher
+    [{ "x-era": "2025", "x-op": "list" }, false],
+  ];
+  for (const [extra, bypassed] of cases) {
+    const before = t.fake.streams.length;
+    const r = await post(t.envoy.url, `{"n":1}`, extra);
+    assertEquals(r.json?.who, "broker", JSON.stringify(extra));
+    assertEquals(t.fake.streams.length - before, bypassed ? 0 : 1, JSON.stringify(extra));
+    assertEquals(t.envoy.exchanges.at(-1)!.sent.length === 0, bypassed);
+  }
+  // A server's virtual host (by :authority) is not the default one: its requests always ask the processor.
+  await postAs(t.envoy.url, "backend.local", `{"n":2}`);
+  assertEquals(t.envoy.exchanges.at(-1)!.sent[0], "request_headers");
+});

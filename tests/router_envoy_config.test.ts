@@ -5,7 +5,13 @@ import { InMemoryEventLog } from "../src/events/log.ts";
 import { routingTableProjection } from "../src/routing/routing_table.ts";
 import { upstreamKey } from "../src/routing/upstreams.ts";
 import type { ServerConfig } from "../src/config/schema.ts";
-import { buildEnvoyConfig, JWKS_CLUSTER, JWT_PROVIDER, PROCESSING_MODE } from "../src/router/envoy_config.ts";
+import {
+  brokerByHeaderRoute,
+  buildEnvoyConfig,
+  JWKS_CLUSTER,
+  JWT_PROVIDER,
+  PROCESSING_MODE,
+} from "../src/router/envoy_config.ts";
 import { METADATA_NAMESPACE } from "../src/router/mod.ts";
 import { readConfigFile } from "../src/config/watch.ts";
 import { REFERENCE_MODE } from "./harness/envoy.ts";
@@ -72,7 +78,12 @@ Deno.test("envoy config: every routed tool's hostname has a vhost to the right c
     if (url.protocol === "https:") assertEquals(cluster.transport_socket.typed_config.sni, url.hostname);
   }
   assertEquals(vhosts.at(-1).domains, ["*"]);
-  assertEquals(vhosts.at(-1).routes[0].route.cluster, "mcp_broker");
+  // Before the broker's catch-all, the route Envoy takes alone from 2026 headers, past the processor.
+  assertEquals(vhosts.at(-1).routes.map((r: Any) => [r.name, r.route.cluster, !!r.typed_per_filter_config]), [
+    ["mcp_2026_broker_by_header", "mcp_broker", true],
+    [undefined, "mcp_broker", false],
+  ]);
+  assertEquals(vhosts.at(-1).routes[0], brokerByHeaderRoute());
   assertEquals(skipped.map((s) => s.server), ["off", "dup"]);
   assertEquals((clusters.get("mcp_broker") as Any).type, "STRICT_DNS");
   assert((clusters.get("mcp_router") as Any).typed_extension_protocol_options);
@@ -82,7 +93,8 @@ Deno.test("envoy config: every routed tool's hostname has a vhost to the right c
   assertEquals(extProc.message_timeout, "10s");
   assertEquals(extProc.processing_mode, PROCESSING_MODE);
   assertEquals({ ...PROCESSING_MODE }, REFERENCE_MODE);
-  assertEquals(extProc.allow_mode_override, undefined);
+  // The router trims each request's messages with mode_override; Envoy ignores it unless allowed.
+  assertEquals(extProc.allow_mode_override, true);
   assertEquals(extProc.metadata_options.receiving_namespaces.untyped, [METADATA_NAMESPACE]);
 });
 

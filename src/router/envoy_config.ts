@@ -1,10 +1,12 @@
 /**
  * Generates a plain Envoy bootstrap (standalone mode, no Istio) from the gateway config: a listener with
  * the ext_proc filter configured as the router expects, a virtual host per server hostname, the broker as
- * the default route, and clusters for router, broker and each server. With {@link JwtAuthnOptions}, a
- * `jwt_authn` filter validates the client's OAuth token before anything else runs.
+ * the default route — with, before it, the one route Envoy can take by itself from 2026-07-28 headers
+ * ({@link brokerByHeaderRoute}) — and clusters for router, broker and each server. With
+ * {@link JwtAuthnOptions}, a `jwt_authn` filter validates the client's OAuth token before anything else runs.
  */
 import type { GatewayConfig } from "../config/schema.ts";
+import { MODERN_PROTOCOL_VERSION } from "../mcp/protocol.ts";
 import { protectedResourceMetadataUrl } from "../identity/bearer.ts";
 import { HAIRPIN_TOKEN_HEADER } from "../mcp/backend_headers.ts";
 import { METADATA_NAMESPACE } from "./replies.ts";
@@ -29,6 +31,8 @@ export interface EnvoyConfigOptions {
   adminPort?: number;
   /** Validate the client's bearer token in Envoy (`--jwt-issuer`, `--jwt-jwks-uri`, `--jwt-audience`). */
   jwt?: JwtAuthnOptions;
+  /** Leave out {@link brokerByHeaderRoute} (`--no-header-routes`): every request then asks the router. */
+  noHeaderRoutes?: boolean;
 }
 
 /**
@@ -51,6 +55,48 @@ export interface JwtAuthnOptions {
 export const JWT_PROVIDER = "mcp_oauth";
 /** Cluster the JWKS is fetched through. */
 export const JWKS_CLUSTER = "oauth_jwks";
+
+/** The per-route ext_proc setting that takes a route's requests past the processor. */
+export const EXT_PROC_DISABLED = {
+  "envoy.filters.http.ext_proc": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute",
+    disabled: true,
+  },
+};
+
+/** 2026 methods the router routes to a backend: everything else 2026 is the broker's, whatever the body. */
+const ROUTED_2026_METHODS = "tools/call|prompts/get";
+
+/**
+ * The route Envoy takes alone, from headers (SEP-2243), in the default virtual host before the broker's
+ * catch-all: a 2026-07-28 POST whose `Mcp-Method` is not `tools/call` or `prompts/get` (lists,
+ * `server/discover`, `subscriptions/listen`, `resources/read`, completions, tasks, notifications, unknown
+ * methods) goes to the broker with the ext_proc filter off for it — no gRPC message at all. The broker reads
+ * the body and checks it against these headers (a body naming another method is refused, -32020), so
+ * nothing reaches a backend this way. Envoy cannot take the calls alone: which backend serves a name is
+ * in the router's routing table, a prefixed name must be rewritten in the body, the body must be checked
+ * against the headers before a backend sees it, and a call crossing eras needs the broker.
+ */
+export function brokerByHeaderRoute(): Record<string, unknown> {
+  return {
+    name: "mcp_2026_broker_by_header",
+    match: {
+      prefix: "/",
+      headers: [
+        { name: ":method", string_match: { exact: "POST" } },
+        { name: "mcp-protocol-version", string_match: { exact: MODERN_PROTOCOL_VERSION } },
+        // An absent Mcp-Method fails this matcher too (invert_match ignores a missing header).
+        {
+          name: "mcp-method",
+          string_match: { safe_regex: { regex: ROUTED_2026_METHODS } },
+          invert_match: true,
+        },
+      ],
+    },
+    route: { cluster: "mcp_broker", timeout: "0s" },
+    typed_per_filter_config: EXT_PROC_DISABLED,
+  };
+}
 
 /** The ext_proc processing mode the router is written for (the reference gateway's). */
 export const PROCESSING_MODE = {
@@ -235,7 +281,10 @@ export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions):
   virtualHosts.push({
     name: "mcp_gateway",
     domains: ["*"],
-    routes: [{ match: { prefix: "/" }, route: { cluster: "mcp_broker", timeout: "0s" } }],
+    routes: [
+      ...(o.noHeaderRoutes ? [] : [brokerByHeaderRoute()]),
+      { match: { prefix: "/" }, route: { cluster: "mcp_broker", timeout: "0s" } },
+    ],
   });
 
   const jwt = o.jwt ? jwtAuthnPieces(o.jwt) : undefined;
@@ -273,6 +322,9 @@ export function buildEnvoyConfig(gateway: GatewayConfig, o: EnvoyConfigOptions):
                     mutation_rules: { allow_all_routing: true },
                     message_timeout: `${o.messageTimeoutSeconds ?? 10}s`,
                     processing_mode: PROCESSING_MODE,
+                    // The router asks per request for only the messages it needs (`mode_override` in its
+                    // request-headers reply); without this Envoy ignores those requests.
+                    allow_mode_override: true,
                     metadata_options: { receiving_namespaces: { untyped: [METADATA_NAMESPACE] } },
                   },
                 },

@@ -55,6 +55,42 @@ export interface EnvoyHarnessOptions {
   receivingNamespaces?: string[];
   /** `per_connection_buffer_limit_bytes`: a BUFFERED body beyond it is answered 413 by Envoy itself. */
   bufferLimitBytes?: number;
+  /**
+   * Routes of the `*` virtual host before its catch-all, as Envoy route config (the generated bootstrap's
+   * `brokerByHeaderRoute()`): `match.headers` (`string_match` exact or `safe_regex`, `present_match`,
+   * `invert_match`), a cluster (`mcp_broker` = the default cluster), and `typed_per_filter_config` that may
+   * disable ext_proc for the route.
+   */
+  defaultRoutes?: EnvoyRoute[];
+}
+
+/** The subset of an Envoy route (`envoy.config.route.v3.Route`) the harness understands. */
+export interface EnvoyRoute {
+  match: { prefix?: string; headers?: HeaderMatcher[] };
+  route: { cluster: string };
+  typed_per_filter_config?: Record<string, { disabled?: boolean }>;
+}
+
+interface HeaderMatcher {
+  name: string;
+  string_match?: { exact?: string; safe_regex?: { regex: string } };
+  present_match?: boolean;
+  invert_match?: boolean;
+}
+
+/**
+ * Envoy's `HeaderMatcher` on one request's headers: a missing header fails the matcher whatever
+ * `invert_match` says (`treat_missing_header_as_empty` unset); a regex must match the whole value.
+ */
+function headerMatches(headers: HeaderList, m: HeaderMatcher): boolean {
+  const value = headers.get(m.name);
+  if (value === undefined) return false;
+  let ok = true;
+  if (m.string_match?.exact !== undefined) ok = value === m.string_match.exact;
+  else if (m.string_match?.safe_regex) {
+    ok = new RegExp(`^(?:${m.string_match.safe_regex.regex})$`).test(value);
+  } else if (m.present_match !== undefined) ok = m.present_match;
+  return m.invert_match ? !ok : ok;
 }
 
 /** What happened to one request, for assertions. */
@@ -127,9 +163,12 @@ type Outcome =
   | { kind: "timeout" }
   | { kind: "spurious"; reply: ProcessingResponse };
 
-/** One ext_proc stream, Envoy side: one outstanding message at a time, a timer per message. */
+/**
+ * One ext_proc stream, Envoy side: one outstanding message at a time, a timer per message. The gRPC call
+ * opens with the first message (a route with ext_proc disabled never opens one).
+ */
 class ExtProcStream {
-  #call: ProcessCall;
+  #call?: ProcessCall;
   #queue: ProcessingResponse[] = [];
   #status?: grpc.StatusObject;
   #wake?: () => void;
@@ -137,9 +176,11 @@ class ExtProcStream {
   #spurious?: ProcessingResponse;
   complete = false;
 
-  constructor(client: grpc.Client, private readonly ex: Exchange) {
-    this.#call = (client as unknown as { Process(): ProcessCall }).Process();
-    this.#call.on("data", (reply: ProcessingResponse) => {
+  constructor(private readonly client: () => grpc.Client, private readonly ex: Exchange) {}
+
+  #open(): ProcessCall {
+    const call = (this.client() as unknown as { Process(): ProcessCall }).Process();
+    call.on("data", (reply: ProcessingResponse) => {
       if (this.complete) {
         this.ex.ignoredReplies++;
         return;
@@ -150,16 +191,18 @@ class ExtProcStream {
       } else this.#queue.push(reply);
       this.#wake?.();
     });
-    this.#call.on("status", (status: grpc.StatusObject) => {
+    call.on("status", (status: grpc.StatusObject) => {
       this.#status = status;
       this.#wake?.();
     });
-    this.#call.on("error", () => {/* reported through "status" */});
+    call.on("error", () => {/* reported through "status" */});
+    return call;
   }
 
   send(message: ProcessingRequest) {
     this.ex.sent.push(message.request!);
     this.#outstanding = true;
+    this.#call ??= this.#open();
     this.#call.write(message);
   }
 
@@ -205,8 +248,8 @@ class ExtProcStream {
   /** Processing is over: half-close, then reset (Envoy closes as soon as it will send nothing more). */
   close() {
     this.complete = true;
-    this.#call.end();
-    this.#call.cancel();
+    this.#call?.end();
+    this.#call?.cancel();
   }
 }
 
@@ -288,9 +331,22 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
   };
   const defaultCluster = () =>
     typeof opts.defaultCluster === "function" ? opts.defaultCluster() : opts.defaultCluster;
-  const route = (authority: string | undefined): string | undefined => {
+  /** The route for these headers: a server's vhost by exact `:authority`, else the `*` vhost's routes. */
+  const route = (headers: HeaderList): { upstream?: string; extProcDisabled: boolean } => {
     const fallback = defaultCluster();
-    return clusters.get((authority ?? "").toLowerCase()) ?? (fallback && new URL(fallback).origin);
+    const byHost = clusters.get((headers.get(":authority") ?? "").toLowerCase());
+    if (byHost) return { upstream: byHost, extProcDisabled: false };
+    const upstream = fallback && new URL(fallback).origin;
+    const path = headers.get(":path") ?? "/";
+    const matched = (opts.defaultRoutes ?? []).find((r) =>
+      path.startsWith(r.match.prefix ?? "/") &&
+      (r.match.headers ?? []).every((m) => headerMatches(headers, m))
+    );
+    if (matched && matched.route.cluster !== "mcp_broker") {
+      throw new Error(`harness: default routes may only name mcp_broker, not ${matched.route.cluster}`);
+    }
+    const disabled = !!matched?.typed_per_filter_config?.["envoy.filters.http.ext_proc"]?.disabled;
+    return { upstream, extProcDisabled: disabled };
   };
 
   async function handle(req: Request): Promise<Response> {
@@ -320,10 +376,12 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
     if (!headers.has("x-forwarded-proto")) headers.add("x-forwarded-proto", "http");
     let body = new Uint8Array(await req.arrayBuffer());
 
-    const stream = new ExtProcStream(grpcClient(), ex);
-    let processing = true;
-    // Rule 6: the route is chosen from the original headers and only re-chosen when a reply clears it.
-    let upstream = route(headers.get(":authority"));
+    const stream = new ExtProcStream(grpcClient, ex);
+    // Rule 6: the route is chosen from the original headers and only re-chosen when a reply clears it. Its
+    // per-route config is read once, then: a route with ext_proc disabled never consults the processor.
+    const first = route(headers);
+    let upstream = first.upstream;
+    let processing = !first.extProcDisabled;
 
     const local = (status: number, details: string, text = "", extra?: (h: Headers) => void) => {
       const h = new Headers();
@@ -448,7 +506,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
       } else if (m) ex.warnings.push("body_mutation in a headers reply without CONTINUE_AND_REPLACE ignored");
       // Rule 6 (newer Envoy): clear_route_cache counts only alongside a header mutation.
       if (common.clear_route_cache) {
-        if (common.header_mutation && headerMutationAllowed) upstream = route(headers.get(":authority"));
+        if (common.header_mutation && headerMutationAllowed) upstream = route(headers).upstream;
         else ex.warnings.push("clear_route_cache ignored without a header mutation");
       }
       return null;
@@ -474,11 +532,11 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
 
     // --- request headers
     let replacedBody = false;
-    if (body.length > opts.bufferLimitBytes && mode.request_body_mode === "BUFFERED") {
+    if (processing && body.length > opts.bufferLimitBytes && mode.request_body_mode === "BUFFERED") {
       stream.close();
       return finish(local(413, "request_payload_too_large", "Payload Too Large"));
     }
-    if (sendsHeaders(mode.request_header_mode)) {
+    if (processing && sendsHeaders(mode.request_header_mode)) {
       const r = await exchange({
         request_headers: { headers: headers.toHeaderMap(), end_of_stream: body.length === 0 },
         request: "request_headers",

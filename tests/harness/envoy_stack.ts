@@ -10,7 +10,8 @@ import { silentLogger } from "../../src/observe/log.ts";
 import { startRouter } from "../../src/router/mod.ts";
 import { waitFor } from "../helpers/ports.ts";
 import { discovered } from "../helpers/gateway.ts";
-import { type EnvoyHarness, startEnvoyHarness } from "./envoy.ts";
+import { brokerByHeaderRoute } from "../../src/router/envoy_config.ts";
+import { type EnvoyHarness, type EnvoyRoute, startEnvoyHarness } from "./envoy.ts";
 
 export const PUBLIC_HOST = "mcp.127-0-0-1.sslip.io:8888";
 
@@ -52,6 +53,8 @@ export async function startEnvoyStack(
     args?: string[];
     /** The gateway's environment variables (`OAUTH_*`), instead of the process's. */
     env?: Record<string, string>;
+    /** The generated bootstrap's route by 2026 headers (default on; false: every request asks the router). */
+    headerRoutes?: boolean;
   } = {},
 ): Promise<EnvoyStack> {
   const dir = await Deno.makeTempDir();
@@ -70,6 +73,8 @@ export async function startEnvoyStack(
     extProc: () => routerAddresses[nextRouter++ % routerAddresses.length],
     clusters: Object.fromEntries(servers.map((s) => [s.hostname, s.url])),
     defaultCluster: () => brokerUrls[nextBroker++ % brokerUrls.length],
+    // As the generated bootstrap: 2026 requests the broker answers are routed by header, past the router.
+    defaultRoutes: options.headerRoutes === false ? [] : [brokerByHeaderRoute() as unknown as EnvoyRoute],
   });
   const replicas: { gateway: Gateway; router: Awaited<ReturnType<typeof startRouter>> }[] = [];
   const close = async () => {
