@@ -136,6 +136,9 @@ Deno.test("envoy config: generated and shipped bootstraps are valid against Envo
   const shipped = parse(Deno.readTextFileSync(new URL("../deploy/envoy/envoy.yaml", import.meta.url)));
   assertEquals(envoy.check("envoy.config.bootstrap.v3.Bootstrap", shipped), []);
   const istio = parse(Deno.readTextFileSync(new URL("../deploy/istio/envoyfilter.yaml", import.meta.url)));
+  // Istio's filter carries the settings the router is written for, mode_override included.
+  const istioExtProc = istio.spec.configPatches[0].patch.value.typed_config;
+  assertEquals([istioExtProc.processing_mode, istioExtProc.allow_mode_override], [PROCESSING_MODE, true]);
   for (const patch of istio.spec.configPatches) {
     assertEquals(
       envoy.check(
