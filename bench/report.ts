@@ -218,7 +218,8 @@ export function renderMarkdown(r: BenchResults): string {
       ],
       r.router.map((x) => [
         x.server === "no-op" ? "floor: no-op processor, same gRPC stack" : "gateway router",
-        DECISION_KINDS[x.kind ?? "2025-call"] ?? x.kind ?? "",
+        (DECISION_KINDS[x.kind ?? "2025-call"] ?? x.kind ?? "") +
+        (x.audit === false ? " (no audit log)" : ""),
         x.messagesPerDecision === undefined ? "3" : f(x.messagesPerDecision, 2),
         x.concurrency,
         f(x.perSecond, 0),

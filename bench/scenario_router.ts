@@ -4,10 +4,12 @@
  * request body, response headers; the gateway session's backend session is bound first through the Envoy
  * path, so every measured decision is the warm one), a 2026-07-28 `tools/call` routed to a 2026 backend,
  * and a 2026-07-28 `tools/list` the broker answers. The load generator follows the router's `mode_override`
- * as Envoy does, so the 2026 kinds cost only the messages the router asks for.
+ * as Envoy does, so the 2026 kinds cost only the messages the router asks for. The routed 2026 call is
+ * measured twice: on the bench's gateway (audit log on, its default: the router also asks for the response
+ * headers, to record the call's outcome) and on a second gateway with `--audit-log off`.
  */
 import { type ProcUsage, sampleProc } from "./proc_stats.ts";
-import { ROOT, spawnChild } from "./processes.ts";
+import { ROOT, spawnChild, startGatewayProcess, waitUntil } from "./processes.ts";
 import { StreamableClient } from "./rpc_client.ts";
 import type { LatencySummary } from "./stats.ts";
 import type { Topology } from "./topology.ts";
@@ -22,6 +24,8 @@ export interface RouterRun {
   kind?: DecisionKind;
   /** ext_proc messages per decision. */
   messagesPerDecision?: number;
+  /** False when the gateway ran without an audit log (`--audit-log off`). */
+  audit?: boolean;
   concurrency: number;
   decisions: number;
   perSecond: number;
@@ -60,6 +64,32 @@ export async function routerScenario(
           ...await load(target, kind, client.sessionId!, expect, concurrency, durationMs),
         });
       }
+    }
+    // A routed 2026 call asks for the response headers only to complete its audit line: the same decision
+    // by a gateway without an audit log (its own process, over the same backend).
+    const quiet = await startGatewayProcess({
+      servers: [{ name: "fast", url: topo.urls.fast, toolPrefix: "f_" }],
+    }, {
+      router: true,
+      publicHost: "mcp.bench.local:8888",
+      args: ["--audit-log", "off"],
+    });
+    try {
+      await waitUntil(
+        async () => (await quiet.status()).healthyServers === 1,
+        "the quiet gateway's backend ready",
+      );
+      for (const concurrency of levels) {
+        const quietTarget = { address: quiet.routerAddress!, pid: quiet.pid };
+        runs.push({
+          server: "router",
+          kind: "2026-call",
+          audit: false,
+          ...await load(quietTarget, "2026-call", "unused", authority, concurrency, durationMs),
+        });
+      }
+    } finally {
+      await quiet.stop();
     }
     // The same load against a processor that decides nothing, on the same gRPC stack: the transport's share.
     const noop = await spawnChild({
