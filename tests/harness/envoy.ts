@@ -2,13 +2,14 @@
  * An HTTP front proxy that plays Envoy with the ext_proc filter configured as in deploy/envoy/envoy.yaml:
  * one `Process` stream per request, processing mode SEND/SEND/BUFFERED/NONE/SKIP/SKIP, `message_timeout`,
  * fail-closed, `allow_all_routing`, `allow_mode_override`, routing by `:authority` (exact vhost domains,
- * default → broker). It enforces the checklist of shared/reference/envoy-ext-proc.md §5 so a processor that
- * passes here behaves the same behind real Envoy: among them `mode_override` exactly as Envoy's
- * `onReceiveMessage` takes it (only with `allow_mode_override`, only while a headers message is outstanding,
- * DEFAULT header and trailer modes keeping the configured value, body modes literal, `allowed_override_modes`
- * when set), and Envoy's early close of the stream once no further message can follow. Limits: no trailers, request bodies are buffered (STREAMED request
- * bodies arrive as one chunk), and Host is always the upstream's (Deno's fetch cannot set it), like
- * `host_rewrite_literal`.
+ * default → broker, with the default virtual host's header routes and per-route ext_proc disabling). It
+ * enforces the checklist of shared/reference/envoy-ext-proc.md §5 so a processor that passes here behaves
+ * the same behind real Envoy: among them `mode_override` exactly as Envoy's `onReceiveMessage` takes it
+ * (only with `allow_mode_override`, only while a headers message is outstanding, DEFAULT header and trailer
+ * modes keeping the configured value, body modes literal, `allowed_override_modes` when set), and Envoy's
+ * early close of the stream once no further message can follow. Limits: no trailers, request bodies are
+ * buffered (STREAMED request bodies arrive as one chunk), and Host is always the upstream's (Deno's fetch
+ * cannot set it), like `host_rewrite_literal`.
  */
 import * as grpc from "@grpc/grpc-js";
 import {
