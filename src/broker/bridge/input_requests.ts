@@ -85,9 +85,17 @@ export function toLegacyParams(request: InputRequest, clientVersion: string): Re
   return params;
 }
 
-/** A 2025 server-to-client request as a 2026 input request (elicitation's mode made explicit). */
+/**
+ * A 2025 server-to-client request as a 2026 input request: elicitation's mode made explicit, and without a
+ * progress token (an embedded request has no stream of its own to report progress on).
+ */
 export function toInputRequest(method: string, params: unknown): InputRequest {
   const given = isObject(params) ? { ...params } : {};
+  if (isObject(given._meta) && "progressToken" in given._meta) {
+    const { progressToken: _token, ...meta } = given._meta;
+    if (Object.keys(meta).length) given._meta = meta;
+    else delete given._meta;
+  }
   if (method === "elicitation/create") {
     given.mode ??= "form";
     if (given.mode === "url") delete given.elicitationId;

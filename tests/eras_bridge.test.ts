@@ -1,0 +1,261 @@
+/**
+ * The era bridge through the broker: interactive requests (elicitation, sampling) between clients and
+ * backends of different eras. 2025 clients (SDK v1, SDK v2 in the 2025 handshake) call a 2026-only backend
+ * (tests/servers/modern.ts), whose `input_required` the gateway asks them on the call's stream; 2026 clients
+ * (SDK v2 pinned, raw requests) call 2025-only backends (modern.ts in 2025 mode, server-everything), whose
+ * requests reach them as `input_required` with a gateway-signed `requestState`. Multi-round calls, several
+ * questions at once, progress between rounds, a declined question, a client that never answers, and
+ * `requestState`s that must be refused: tampered, another caller's, too late.
+ */
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { startEverything } from "./helpers/everything.ts";
+import { startGatewayFor } from "./helpers/gateway.ts";
+import { connectClient } from "./helpers/mcp_client.ts";
+import { connectClientV2, envelope, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
+import { waitFor } from "./helpers/ports.ts";
+import { type ObservedRequest, startModern } from "./servers/modern.ts";
+
+/** `--input-required-timeout` of the gateway under test, in seconds. */
+const INPUT_TIMEOUT_S = 2;
+
+const textOf = (result: { content?: unknown }) => (result.content as { text: string }[])[0].text;
+
+/** Every JSON-RPC message of a JSON or SSE answer. */
+function messagesOf(text: string): any[] {
+  try {
+    return [JSON.parse(text)];
+  } catch { /* SSE */ }
+  return text.split("\n").filter((l) => l.startsWith("data:")).map((l) => JSON.parse(l.slice(5)));
+}
+
+/** A raw 2026 `tools/call` (the standard headers, an envelope declaring elicitation), as its response. */
+async function call2026(
+  url: string,
+  id: number,
+  name: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN_VERSION,
+      "mcp-method": "tools/call",
+      "mcp-name": name,
+      ...headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: {
+        name,
+        arguments: {},
+        ...extra,
+        _meta: envelope({ "io.modelcontextprotocol/clientCapabilities": { elicitation: {} } }),
+      },
+    }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  const messages = messagesOf(await res.text());
+  const response = messages.find((m) => m.id === id);
+  assert(response, `no response to ${id}: ${JSON.stringify(messages)}`);
+  return { status: res.status, response };
+}
+
+/** What reached a backend that only a call or its follow-ups send (not the gateway's own pings and lists). */
+function callTraffic(observed: readonly ObservedRequest[], since: number) {
+  return observed.slice(since).filter((r) =>
+    r.httpMethod === "POST" &&
+    (r.method === undefined || r.method === "tools/call" || r.method.includes("cancel"))
+  );
+}
+
+/** A wristband as Authorino signs it (the gateway then knows the caller: `sub`). */
+function wristband(key: CryptoKey, sub: string) {
+  return new SignJWT({
+    sub,
+    "allowed-capabilities": JSON.stringify({ tools: { legacy: ["confirm", "requests"] } }),
+  })
+    .setProtectedHeader({ alg: "ES256" })
+    .setIssuer("authorino")
+    .setExpirationTime("5m")
+    .sign(key);
+}
+
+Deno.test("era bridge: elicitation and sampling between clients and backends of different eras", async (t) => {
+  await using modern = await startModern({ mode: "modern" });
+  await using legacy = await startModern({ mode: "legacy" });
+  await using everything = await startEverything();
+  const keys = await generateKeyPair("ES256", { extractable: true });
+  await using gw = await startGatewayFor([
+    { name: "modern", url: modern.url, toolPrefix: "m_" },
+    { name: "legacy", url: legacy.url, toolPrefix: "l_" },
+    { name: "everything", url: everything.url, toolPrefix: "e_" },
+  ], {
+    env: { TRUSTED_HEADER_PUBLIC_KEY: await exportSPKI(keys.publicKey) },
+    args: ["--input-required-timeout", String(INPUT_TIMEOUT_S)],
+  });
+
+  await t.step("2025 clients answer a 2026 backend's questions on the call's stream", async () => {
+    await using v1 = await connectClient(gw.mcpUrl, { capabilities: { elicitation: {} } });
+    v1.client.setRequestHandler(ElicitRequestSchema, (request) => ({
+      action: "accept" as const,
+      content: { confirmed: true, name: `v1 asked "${request.params.message}"` },
+    }));
+    assertEquals(
+      textOf(await v1.client.callTool({ name: "m_confirm", arguments: { question: "Ship it?" } }) as any),
+      'confirmed: action=accept, content={"confirmed":true,"name":"v1 asked \\"Ship it?\\""}',
+    );
+    await using v2 = await connectClientV2(gw.mcpUrl, {
+      mode: "legacy",
+      elicit: () => ({ action: "decline" }),
+    });
+    assertEquals(
+      textOf(await v2.client.callTool({ name: "m_sample", arguments: { prompt: "2 + 2?" } })),
+      "sampled answer: sampled: 2 + 2?",
+    );
+    assertEquals(
+      textOf(await v2.client.callTool({ name: "m_confirm", arguments: {} })),
+      "confirmed: action=decline, content={}",
+    );
+  });
+
+  await t.step(
+    "several questions at once over two rounds, progress between them, both directions",
+    async () => {
+      const answers = (params: { message: string }) => ({
+        action: "accept" as const,
+        content: (params.message === "Your name?" ? { name: "Ada" } : { color: "green" }) as Record<
+          string,
+          string
+        >,
+      });
+      const expected = "survey: name=Ada, greeting=sampled: Say hello, color=green";
+      const mark = modern.state.observed.length;
+      // 2025 client, 2026 backend: one stream carries both rounds' questions, the progress, and the result.
+      await using old = await connectClientV2(gw.mcpUrl, { mode: "legacy", elicit: answers });
+      // The backend's progress between the rounds (an SDK v2 client in 2026 reports its own rounds too).
+      let progress: string[] = [];
+      const onprogress = (p: { message?: string }) => {
+        if (p.message?.startsWith("round")) progress.push(p.message);
+      };
+      const asked = await old.client.callTool({ name: "m_survey", arguments: {} }, { onprogress });
+      assertEquals([textOf(asked), progress], [expected, ["round 1 answered"]]);
+      const calls = modern.state.observed.slice(mark).filter((r) => r.method === "tools/call");
+      assertEquals(calls.length, 3, "the call, then a retry per round");
+
+      // 2026 client, 2025 backend: the backend's two parallel requests come as one input_required, then one
+      // more; its progress of the second round reaches the retry's own progress handler.
+      await using neu = await connectClientV2(gw.mcpUrl, {
+        mode: { pin: MODERN_VERSION },
+        elicit: answers,
+        record: true,
+      });
+      progress = [];
+      const held = await neu.client.callTool({ name: "l_survey", arguments: {} }, { onprogress });
+      assertEquals([textOf(held), progress], [expected, ["round 1 answered"]]);
+      const rounds = neu.requests.filter((r) => r.body?.method === "tools/call").map((r) => r.body.params);
+      assertEquals(rounds.length, 3, "the call and two retries");
+      assertEquals(Object.keys(rounds[1].inputResponses).sort(), ["elicitation-1", "sampling-2"]);
+      assertEquals(Object.keys(rounds[2].inputResponses), ["elicitation-3"]);
+      assert(rounds[1].requestState !== rounds[2].requestState, "a requestState per round");
+    },
+  );
+
+  await t.step("a real 2025-only backend (server-everything) asks a 2026 client", async () => {
+    await using neu = await connectClientV2(gw.mcpUrl, {
+      mode: { pin: MODERN_VERSION },
+      elicit: () => ({ action: "accept", content: { name: "Grace Hopper", check: true } }),
+    });
+    const elicited = await neu.client.callTool({ name: "e_trigger-elicitation-request", arguments: {} });
+    assertMatch(JSON.stringify(elicited.content), /Grace Hopper/);
+    const sampled = await neu.client.callTool({
+      name: "e_trigger-sampling-request",
+      arguments: { prompt: "the answer", maxTokens: 10 },
+    });
+    assertMatch(JSON.stringify(sampled.content), /sampled: [^"]*the answer/);
+  });
+
+  await t.step("a 2025 client that never answers: the call ends with a timeout error", async () => {
+    await using silent = await connectClientV2(gw.mcpUrl, {
+      mode: "legacy",
+      elicit: () => new Promise(() => {}),
+    });
+    const started = Date.now();
+    const error = await silent.client.callTool({ name: "m_confirm", arguments: {} }).then(
+      (r) => assert(false, `answered: ${JSON.stringify(r)}`),
+      (e) => e,
+    );
+    assertEquals(error.code, -32001, String(error));
+    assertMatch(
+      String(error),
+      new RegExp(`did not answer elicitation/create .* within ${INPUT_TIMEOUT_S} s`),
+    );
+    assert(Date.now() - started >= INPUT_TIMEOUT_S * 1000, "not before the timeout");
+  });
+
+  const alice = { "x-mcp-authorized": await wristband(keys.privateKey, "alice") };
+  const bob = { "x-mcp-authorized": await wristband(keys.privateKey, "bob") };
+
+  await t.step(
+    "bad requestState: tampered, another caller's, made up — refused, never reaching the backend",
+    async () => {
+      const first = await call2026(gw.mcpUrl, 1, "l_confirm", {}, alice);
+      assertEquals(first.response.result.resultType, "input_required", JSON.stringify(first.response));
+      const [key] = Object.keys(first.response.result.inputRequests);
+      assertEquals(first.response.result.inputRequests[key].method, "elicitation/create");
+      const state: string = first.response.result.requestState;
+      const inputResponses = { [key]: { action: "accept", content: { confirmed: true, name: "alice" } } };
+      const mark = legacy.state.observed.length;
+      const flip = (s: string, at: number) => s.slice(0, at) + (s[at] === "A" ? "B" : "A") + s.slice(at + 1);
+      const refusals: [string, string, Record<string, string>][] = [
+        ["tampered signature", flip(state, state.length - 2), alice],
+        ["tampered payload", flip(state, state.indexOf(".") + 5), alice],
+        ["another caller's", state, bob],
+        ["made up", "v1.e30.c2ln", alice],
+      ];
+      for (const [why, requestState, headers] of refusals) {
+        const retry = await call2026(gw.mcpUrl, 2, "l_confirm", { inputResponses, requestState }, headers);
+        assertEquals(retry.response.error?.code, -32602, `${why}: ${JSON.stringify(retry.response)}`);
+        assertEquals(retry.response.error.data?.reason, "invalid_request_state", why);
+      }
+      assertEquals(callTraffic(legacy.state.observed, mark), [], "the backend saw none of them");
+      // The state was good all along: its caller's retry completes the call.
+      const done = await call2026(gw.mcpUrl, 3, "l_confirm", { inputResponses, requestState: state }, alice);
+      assertEquals(
+        textOf(done.response.result),
+        'confirmed: action=accept, content={"confirmed":true,"name":"alice"}',
+      );
+      // …once: the same state again is refused.
+      const again = await call2026(gw.mcpUrl, 4, "l_confirm", { inputResponses, requestState: state }, alice);
+      assertEquals(again.response.error?.data?.reason, "invalid_request_state");
+    },
+  );
+
+  await t.step(
+    "a 2026 client that never retries: the backend call is cancelled, a late retry refused",
+    async () => {
+      const since = legacy.state.observed.length;
+      const first = await call2026(gw.mcpUrl, 5, "l_confirm", {}, alice);
+      const { requestState, inputRequests } = first.response.result;
+      const [key] = Object.keys(inputRequests);
+      const cancelled = () =>
+        legacy.state.observed.slice(since).some((r) => r.method === "notifications/cancelled");
+      await waitFor(cancelled, "the held call cancelled at the backend", (INPUT_TIMEOUT_S + 5) * 1000);
+      const mark = legacy.state.observed.length;
+      const late = await call2026(gw.mcpUrl, 6, "l_confirm", {
+        inputResponses: { [key]: { action: "accept", content: { confirmed: true } } },
+        requestState,
+      }, alice);
+      assertEquals(late.response.error?.code, -32602, JSON.stringify(late.response));
+      assertEquals(late.response.error.data?.reason, "invalid_request_state");
+      assertEquals(callTraffic(legacy.state.observed, mark), [], "the late retry reached no backend");
+    },
+  );
+});
