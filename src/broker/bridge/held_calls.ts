@@ -222,7 +222,10 @@ export class HeldCalls {
     if (!await this.deps.mailboxes.send(heldBox(claims.call), JSON.stringify(claim))) {
       ended = true;
       close();
-      if (held.replica !== this.deps.bus.replica && !await this.deps.bus.isAlive(held.replica)) {
+      // A holder that ends a call forgets it in the store first: a call still recorded whose mailbox is
+      // open nowhere went with its replica (a connection cut at once; its heartbeat lingers for seconds).
+      const still = held.replica !== this.deps.bus.replica && await this.deps.store.heldInput(claims.call);
+      if (still && still.round === claims.round) {
         await this.#abandon(claims.call, held);
         throw lostCall(rawId, held.server);
       }
@@ -613,8 +616,10 @@ class HeldCall {
     this.#asked.clear();
     clearTimeout(this.#askTimer);
     clearTimeout(this.#waitTimer);
-    this.#closeBox?.();
+    // Forgotten in the store before the mailbox closes: a retry finding no mailbox but the record takes
+    // the holder for dead.
     if (this.#recorded) void this.deps.store.releaseInput(this.id);
+    this.#closeBox?.();
     this.call.abort();
     this.onDone();
   }
