@@ -77,7 +77,7 @@ function callTraffic(observed: readonly ObservedRequest[], since: number) {
 }
 
 /** A wristband as Authorino signs it (the gateway then knows the caller: `sub`). */
-function wristband(key: CryptoKey, sub: string) {
+function wristband(key: Parameters<SignJWT["sign"]>[0], sub: string) {
   return new SignJWT({
     sub,
     "allowed-capabilities": JSON.stringify({ tools: { legacy: ["confirm", "requests"] } }),

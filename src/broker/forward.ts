@@ -219,7 +219,9 @@ export async function forward(
         server,
         rawId,
         request: sent.request,
-        signal: sent.signal,
+        // Crossing calls always carry the bridge's signal (and a 2025 client's cancellation).
+        signal: sent.signal!,
+        abort: () => bridgeAbort?.abort(),
         relay,
         finish,
         settle,

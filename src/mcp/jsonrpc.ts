@@ -146,6 +146,15 @@ export function replaceId(text: string, rawId: string): string {
 }
 
 /**
+ * A backend's response `text` (parsed: `message`) answering the client's request `rawId` instead: its id
+ * spliced (every other byte kept), or given one when the backend's had none.
+ */
+export function answerFor(text: string, message: Record<string, unknown>, rawId: string): string {
+  if (memberSpans(text).has("id")) return replaceId(text, rawId);
+  return replaceId(JSON.stringify({ jsonrpc: "2.0", id: null, ...message }), rawId);
+}
+
+/**
  * Spans `[start, end)` of the values of one object's members, starting at the object's `{` (or the first
  * non-space from `from`). The text is already known to be valid JSON. Duplicate keys: the last wins, as in
  * `JSON.parse`.

@@ -10,7 +10,7 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import { resultTypeOf } from "../../era/frame.ts";
 import { GatewayError } from "../../mcp/errors.ts";
-import { replaceId, resultText, withMembers } from "../../mcp/jsonrpc.ts";
+import { answerFor, replaceId, resultText, withMembers } from "../../mcp/jsonrpc.ts";
 import { MODERN_PROTOCOL_VERSION } from "../../mcp/protocol.ts";
 import { answerMessages } from "../../mcp/sse.ts";
 import type { SessionClaims } from "../../session/tokens.ts";
@@ -32,8 +32,10 @@ export interface AskCall {
   rawId: string;
   /** What was sent to the backend: retries send the same, with the answers and a new id. */
   request: { headers: Record<string, string>; body: string };
-  /** Aborts when the client cancels the call (`notifications/cancelled`). */
-  signal?: AbortSignal;
+  /** Aborts when the client cancels the call (`notifications/cancelled`) or {@link abort} is called. */
+  signal: AbortSignal;
+  /** Closes the call toward the backend (the client went away). */
+  abort(): void;
   /** Carries the backend's notifications to the client (URIs prefixed, as for any call). */
   relay: Relay;
   /** A complete result, made fit for the client (URIs, 2026 members dropped). */
@@ -74,10 +76,8 @@ export async function askClient(
     messages = [text];
   }
   const outbox = new Outbox();
-  const abort = new AbortController();
-  outbox.onCancel(() => abort.abort());
-  call.signal?.addEventListener("abort", () => abort.abort(), { once: true });
-  void new AskRun(deps, call, outbox, abort.signal).run(messages).then((outcome) => {
+  outbox.onCancel(() => call.abort());
+  void new AskRun(deps, call, outbox, call.signal).run(messages).then((outcome) => {
     outbox.end();
     call.settle(outcome);
   });
@@ -128,7 +128,7 @@ class AskRun {
         }
         const result = final.message.result as Record<string, unknown> | undefined;
         if (!result || typeof result !== "object") {
-          this.outbox.send(replaceId(final.text, rawId));
+          this.outbox.send(answerFor(final.text, final.message, rawId));
           return "error";
         }
         if (resultTypeOf(result) !== "input_required") {

@@ -18,7 +18,7 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import type { ClientCapabilities } from "../../mcp/client_capabilities.ts";
 import { GatewayError } from "../../mcp/errors.ts";
-import { replaceId, resultText } from "../../mcp/jsonrpc.ts";
+import { answerFor, resultText } from "../../mcp/jsonrpc.ts";
 import { answerMessages } from "../../mcp/sse.ts";
 import type { BackendBinding } from "../../session/session_map.ts";
 import type { HeldInput } from "../../session/store.ts";
@@ -155,7 +155,12 @@ export class HeldCalls {
     plain: (text: string) => Promise<Response>,
   ): Promise<Response> {
     if (!(first.headers.get("content-type") ?? "").includes("text/event-stream")) {
-      return plain(replaceId(await first.text(), call.rawId));
+      const text = await first.text();
+      let message: Record<string, unknown> | undefined;
+      try {
+        message = JSON.parse(text);
+      } catch { /* not JSON: passed on as it came */ }
+      return plain(isObject(message) ? answerFor(text, message, call.rawId) : text);
     }
     const outbox = new Outbox();
     const held = new HeldCall(this.deps, call, answerMessages(first), () => this.#calls.delete(held));
@@ -259,9 +264,12 @@ export class HeldCalls {
     );
   }
 
-  /** Cancels every call held here (shutdown): their backends stop waiting for answers that cannot come. */
+  /**
+   * Shutdown: calls waiting here for a retry are cancelled (their backends stop waiting for answers that can
+   * no longer come); calls a client is listening to run on.
+   */
   close(): void {
-    for (const held of [...this.#calls]) held.cancel("the gateway is shutting down");
+    for (const held of [...this.#calls]) if (held.waiting) held.cancel("the gateway is shutting down");
   }
 }
 
@@ -360,6 +368,11 @@ class HeldCall {
     private readonly onDone: () => void,
   ) {}
 
+  /** True while no client listens: the call waits for a retry. */
+  get waiting(): boolean {
+    return !this.#sink && !this.#done;
+  }
+
   /** The first answer's sink: its client closing the stream cancels the call (the 2026 way to cancel). */
   attach(sink: LocalSink, outbox: Outbox): void {
     this.#sink = sink;
@@ -404,7 +417,7 @@ class HeldCall {
 
   async #answer(text: string, message: Record<string, unknown>): Promise<void> {
     const result = message.result;
-    if (!isObject(result)) return this.#answerWith((rawId) => replaceId(text, rawId), "error");
+    if (!isObject(result)) return this.#answerWith((rawId) => answerFor(text, message, rawId), "error");
     const framed = await this.call.finish(result);
     if (framed instanceof GatewayError) {
       return this.#answerWith((rawId) => framed.withId(rawId).body(), "error");
