@@ -68,6 +68,62 @@ async function call2026(
   return { status: res.status, response };
 }
 
+/**
+ * A hand-written 2026-only backend that breaks the rules the SDK keeps: `ask_sampling` asks for sampling
+ * whatever the client declared, `loop` asks for input forever (with an awkward `requestState` it checks comes
+ * back byte-exact). The gateway must not pass either on.
+ */
+function startRawModern() {
+  const STATE = 'é"\\u0000 ☃';
+  const calls: { name: string; requestState?: unknown }[] = [];
+  const result = (id: unknown, value: Record<string, unknown>) =>
+    Response.json({ jsonrpc: "2.0", id, result: { resultType: "complete", ...value } });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    if (req.method !== "POST") return new Response(null, { status: 405 });
+    const message = await req.json();
+    const { id, method, params } = message;
+    if (id === undefined) return new Response(null, { status: 202 });
+    if (method === "server/discover") {
+      return result(id, {
+        supportedVersions: [MODERN_VERSION],
+        capabilities: { tools: {} },
+        ttlMs: 0,
+        cacheScope: "private",
+        _meta: { "io.modelcontextprotocol/serverInfo": { name: "raw-2026", version: "1" } },
+      });
+    }
+    if (method === "tools/list") {
+      const tool = (name: string) => ({ name, inputSchema: { type: "object" } });
+      return result(id, { tools: [tool("ask_sampling"), tool("loop")], ttlMs: 0, cacheScope: "private" });
+    }
+    if (method === "tools/call") {
+      calls.push({ name: params.name, requestState: params.requestState });
+      const inputRequests = params.name === "ask_sampling"
+        ? { llm: { method: "sampling/createMessage", params: { messages: [], maxTokens: 5 } } }
+        : {
+          again: {
+            method: "elicitation/create",
+            params: { mode: "form", message: "Again?", requestedSchema: { type: "object", properties: {} } },
+          },
+        };
+      return Response.json({
+        jsonrpc: "2.0",
+        id,
+        result: { resultType: "input_required", inputRequests, requestState: STATE },
+      });
+    }
+    return Response.json({ jsonrpc: "2.0", id, error: { code: -32601, message: "Method not found" } }, {
+      status: method === "initialize" ? 400 : 404,
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/mcp`,
+    calls,
+    STATE,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
 /** What reached a backend that only a call or its follow-ups send (not the gateway's own pings and lists). */
 function callTraffic(observed: readonly ObservedRequest[], since: number) {
   return observed.slice(since).filter((r) =>
@@ -92,11 +148,13 @@ Deno.test("era bridge: elicitation and sampling between clients and backends of 
   await using modern = await startModern({ mode: "modern" });
   await using legacy = await startModern({ mode: "legacy" });
   await using everything = await startEverything();
+  await using raw = startRawModern();
   const keys = await generateKeyPair("ES256", { extractable: true });
   await using gw = await startGatewayFor([
     { name: "modern", url: modern.url, toolPrefix: "m_" },
     { name: "legacy", url: legacy.url, toolPrefix: "l_" },
     { name: "everything", url: everything.url, toolPrefix: "e_" },
+    { name: "raw", url: raw.url, toolPrefix: "r_" },
   ], {
     env: { TRUSTED_HEADER_PUBLIC_KEY: await exportSPKI(keys.publicKey) },
     args: ["--input-required-timeout", String(INPUT_TIMEOUT_S)],
@@ -181,6 +239,32 @@ Deno.test("era bridge: elicitation and sampling between clients and backends of 
     });
     assertMatch(JSON.stringify(sampled.content), /sampled: [^"]*the answer/);
   });
+
+  await t.step(
+    "a 2026 backend asking what the client did not declare, or asking forever, is not passed on",
+    async () => {
+      await using old = await connectClientV2(gw.mcpUrl, {
+        mode: "legacy",
+        capabilities: { elicitation: {} },
+      });
+      const undeclared = await old.client.callTool({ name: "r_ask_sampling", arguments: {} }).catch((e) => e);
+      assertEquals(undeclared.code, -32021, String(undeclared));
+      assertEquals(undeclared.data?.requiredCapabilities, { sampling: {} });
+      let asked = 0;
+      await using patient = await connectClientV2(gw.mcpUrl, {
+        mode: "legacy",
+        capabilities: { elicitation: {} },
+        elicit: () => (asked++, { action: "accept", content: {} }),
+      });
+      const endless = await patient.client.callTool({ name: "r_loop", arguments: {} }).catch((e) => e);
+      assertEquals(endless.code, -32603, String(endless));
+      assertMatch(String(endless), /still needed input after 10 rounds/);
+      const loops = raw.calls.filter((c) => c.name === "loop");
+      assertEquals([asked, loops.length], [10, 11], "the call and ten retries, each answered");
+      // Every retry carried the backend's requestState exactly as it was sent.
+      assert(loops.slice(1).every((c) => c.requestState === raw.STATE), JSON.stringify(loops));
+    },
+  );
 
   await t.step("a 2025 client that never answers: the call ends with a timeout error", async () => {
     await using silent = await connectClientV2(gw.mcpUrl, {
