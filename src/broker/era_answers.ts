@@ -2,12 +2,12 @@
  * A backend's answer, made fit for the client's era: the one place in the broker that knows what crossing
  * eras does to an answer (`era/frame.ts` knows the shapes; this module knows when each applies).
  *
- * | client | wire (backend) | results                                    | input for the client | log messages  |
- * | ------ | -------------- | ------------------------------------------ | -------------------- | ------------- |
- * | 2025   | session (2025) | as sent                                    | requests relayed     | as sent       |
- * | 2025   | stateless      | 2026 fields dropped; a task is an error    | bridged ⇄            | as sent       |
- * | 2026   | stateless      | gateway's serverInfo; tasks recorded       | `input_required` as sent | as sent   |
- * | 2026   | session (2025) | framed as 2026 (`resultType`, cache hints) | bridged ⇄            | by `logLevel` |
+ * | client | wire (backend) | results                                    | input for the client     | log messages  |
+ * | ------ | -------------- | ------------------------------------------ | ------------------------ | ------------- |
+ * | 2025   | session (2025) | as sent                                    | requests relayed         | as sent       |
+ * | 2025   | stateless      | 2026 fields dropped; a task is an error    | bridged ⇄                | as sent       |
+ * | 2026   | stateless      | gateway's serverInfo; tasks recorded       | `input_required` as sent | as sent       |
+ * | 2026   | session (2025) | framed as 2026 (`resultType`, cache hints) | bridged ⇄                | by `logLevel` |
  *
  * ⇄: the era bridge (`bridge/`) carries a backend's requests for input to a client of the other era (an
  * `input_required` asked as 2025 requests; 2025 requests answered as `input_required`), and frames results
