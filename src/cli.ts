@@ -31,6 +31,9 @@ Usage: mcp-broker-router [flags]
   --http-header-timeout SECONDS    a new connection must send its request head within this (default 10; 0 off)
   --http-body-timeout SECONDS      a request body must arrive within this, else 408 (default 60; 0 off)
   --http-idle-timeout SECONDS      close a connection idle this long between requests (default 120; 0 off)
+  --input-required-timeout SECONDS how long a call between protocol eras waits for the client's input (a 2025
+                                   client's answers, a 2026 client's retry after input_required) before it ends
+                                   with an error and the backend call is cancelled (default 300)
   --shutdown-delay SECONDS         on SIGTERM/SIGINT, keep serving this long with /readyz answering 503, so load
                                    balancers stop sending new work before the listener closes (default 0)
   --shutdown-grace SECONDS         then how long calls and streams in flight may take to finish (default 30)
@@ -113,6 +116,7 @@ const OptionsSchema = z.object({
   httpHeaderTimeoutSeconds: seconds("--http-header-timeout"),
   httpBodyTimeoutSeconds: seconds("--http-body-timeout"),
   httpIdleTimeoutSeconds: seconds("--http-idle-timeout"),
+  inputRequiredTimeoutSeconds: positiveNumber("--input-required-timeout"),
   shutdownDelaySeconds: seconds("--shutdown-delay"),
   shutdownGraceSeconds: seconds("--shutdown-grace"),
   logLevel: z.string().transform((v, ctx) => {
@@ -199,6 +203,7 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "http-header-timeout": { type: "string" },
         "http-body-timeout": { type: "string" },
         "http-idle-timeout": { type: "string" },
+        "input-required-timeout": { type: "string" },
         "shutdown-delay": { type: "string" },
         "shutdown-grace": { type: "string" },
         "log-level": { type: "string" },
@@ -249,6 +254,7 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     httpHeaderTimeoutSeconds: values["http-header-timeout"] ?? "10",
     httpBodyTimeoutSeconds: values["http-body-timeout"] ?? "60",
     httpIdleTimeoutSeconds: values["http-idle-timeout"] ?? "120",
+    inputRequiredTimeoutSeconds: values["input-required-timeout"] ?? "300",
     shutdownDelaySeconds: values["shutdown-delay"] ?? "0",
     shutdownGraceSeconds: values["shutdown-grace"] ?? "30",
     logLevel: values["log-level"] ?? "info",

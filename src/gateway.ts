@@ -132,6 +132,7 @@ export async function startGateway(
       maxStreamsPerSession: options.maxStreamsPerSession,
       maxStreams: options.maxStreams,
       unavailableGraceMs: 60_000,
+      inputTimeoutMs: options.inputRequiredTimeoutSeconds * 1000,
       ...policy,
     },
   };

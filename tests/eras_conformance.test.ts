@@ -2,7 +2,8 @@
  * The official conformance suite 0.2.0-alpha.12 through the broker, both frozen requirement sets on the
  * one `/mcp`, against the dual-era conformance backend registered without a prefix. Directly, that backend
  * passes every scenario of both sets, scored and unscored (conformance_direct_v2.test.ts); through the
- * gateway every one must pass too. One suite process per requirement set.
+ * gateway every one must pass too. One suite process per requirement set. Across eras: the 2025-11-25 set
+ * against a 2026-only backend passes whole, the sampling and elicitation scenarios through the era bridge.
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startGatewayFor } from "./helpers/gateway.ts";
@@ -17,8 +18,8 @@ import {
 
 const sorted = (names: readonly string[]) => [...names].sort();
 
-async function throughBroker(revision: Revision) {
-  await using backend = await startConformanceV2();
+async function throughBroker(revision: Revision, mode?: "modern") {
+  await using backend = await startConformanceV2({ mode });
   await using gw = await startGatewayFor([{ name: "conformance", url: backend.url, toolPrefix: "" }]);
   const result = await runRequirementSet(asLocalhost(gw.mcpUrl), revision);
   const metrics = await (await fetch(`${gw.baseUrl}/metrics`)).text();
@@ -46,4 +47,12 @@ Deno.test("conformance 0.2.0-alpha.12 through the broker: every 2025-11-25 scena
   assertEquals(sorted(result.unscored.passed), sorted(UNSCORED_SERVER_SCENARIOS["2025-11-25"]));
   assertEquals(result.code, 0, result.output);
   assert(/mcp_gateway_events_total\{type="SessionOpened"\} [1-9]/.test(metrics), metrics);
+});
+
+Deno.test("conformance 0.2.0-alpha.12 through the broker: the 2025-11-25 set against a 2026-only backend passes whole", async () => {
+  const { result } = await throughBroker("2025-11-25", "modern");
+  assertEquals(result.scored.failed, [], result.output);
+  assertEquals(sorted(result.scored.passed), sorted(REQUIRED_SERVER_SCENARIOS["2025-11-25"]));
+  assertEquals(result.scored.passed.length, 30);
+  assertEquals(result.code, 0, result.output);
 });

@@ -14,7 +14,7 @@ import { configDigest } from "../src/config/parse.ts";
 import type { GatewayConfig } from "../src/config/schema.ts";
 import { backendWire } from "../src/mcp/backend_wire.ts";
 import { GatewayError } from "../src/mcp/errors.ts";
-import { parseJsonRpc } from "../src/mcp/jsonrpc.ts";
+import { answerFor, parseJsonRpc, replaceId, withMembers } from "../src/mcp/jsonrpc.ts";
 import { methodRoute, unknownMethod } from "../src/mcp/methods.ts";
 import { listCacheHint } from "../src/routing/list_cache.ts";
 import { upstreamKey, upstreamsProjection } from "../src/routing/upstreams.ts";
@@ -22,6 +22,13 @@ import { heldSessionKey } from "../src/session/backend_binder.ts";
 import { InMemorySessionStore } from "../src/session/store.ts";
 import { Relay } from "../src/broker/relay.ts";
 import { createLogger } from "../src/observe/log.ts";
+import {
+  missingCapability,
+  readInputRequests,
+  toInputRequest,
+  toLegacyParams,
+} from "../src/broker/bridge/input_requests.ts";
+import { TokenService } from "../src/session/tokens.ts";
 
 const V = "io.modelcontextprotocol/protocolVersion";
 const CAPS = "io.modelcontextprotocol/clientCapabilities";
@@ -398,4 +405,81 @@ Deno.test("era classification agrees with the SDK's classifier on every case, fa
       else assert(["modern", "reject -32022", "reject -32020"].includes(ours), what);
     }
   }
+});
+
+Deno.test("era bridge: input requests translated between eras, asked only of clients that declared them", () => {
+  const elicit = {
+    method: "elicitation/create",
+    params: { mode: "form", message: "Name?", requestedSchema: {} },
+  };
+  assertEquals(missingCapability({ elicitation: {} }, elicit), undefined);
+  assertEquals(missingCapability({ sampling: {} }, elicit), { elicitation: {} });
+  const url = { method: "elicitation/create", params: { mode: "url", message: "Sign in", url: "https://x" } };
+  assertEquals(missingCapability({ elicitation: {} }, url), { elicitation: { url: {} } }, "bare = form only");
+  assertEquals(missingCapability({ elicitation: { url: {} } }, url), undefined);
+  assertEquals(missingCapability({}, { method: "roots/list" }), { roots: {} });
+  // 2026 → 2025: URL mode gets the id the 2025 shape needs; form mode is implicit before 2025-11-25.
+  assert(typeof toLegacyParams(url, "2025-11-25").elicitationId === "string");
+  assertEquals(toLegacyParams(elicit, "2025-06-18").mode, undefined);
+  assertEquals(toLegacyParams(elicit, "2025-11-25").mode, "form");
+  // 2025 → 2026: the mode made explicit, the request's own progress token and URL id left behind.
+  assertEquals(
+    toInputRequest("elicitation/create", {
+      message: "Name?",
+      requestedSchema: {},
+      _meta: { progressToken: 3 },
+    }),
+    { method: "elicitation/create", params: { message: "Name?", requestedSchema: {}, mode: "form" } },
+  );
+  assertEquals(toInputRequest("roots/list", undefined), { method: "roots/list", params: {} });
+  let refused = "";
+  try {
+    readInputRequests({ a: { method: "tools/call", params: {} } });
+  } catch (e) {
+    refused = String(e);
+  }
+  assert(refused.includes("'a'"), refused);
+});
+
+Deno.test("era bridge: a retry body gets its answers spliced in, every other byte kept", () => {
+  const body =
+    `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t","arguments":{"n":12345678901234567890}}}`;
+  const retry = withMembers(replaceId(body, `"r-1"`), ["params"], {
+    inputResponses: `{"k":{"action":"accept"}}`,
+    requestState: `"opaque"`,
+  });
+  assertEquals(
+    retry,
+    `{"jsonrpc":"2.0","id":"r-1","method":"tools/call","params":{"name":"t","arguments":{"n":12345678901234567890},"inputResponses":{"k":{"action":"accept"}},"requestState":"opaque"}}`,
+  );
+  assertEquals(withMembers(`{"params":{ }}`, ["params"], { a: "1" }), `{"params":{ "a":1}}`);
+  // A backend response without an id still answers the client's.
+  assertEquals(
+    JSON.parse(answerFor(`{"jsonrpc":"2.0","error":{"code":1}}`, { jsonrpc: "2.0", error: { code: 1 } }, "9"))
+      .id,
+    9,
+  );
+});
+
+Deno.test("era bridge: a requestState is signed for one call, round and caller; no other token passes for one", async () => {
+  const tokens = new TokenService({ signingKey: "k".repeat(40), sessionMinutes: 5 });
+  const claims = {
+    call: "c1",
+    round: 2,
+    subject: "issuer|alice",
+    method: "tools/call",
+    server: "legacy",
+    name: "confirm",
+    requests: { "elicitation-1": "0" },
+  };
+  const state = await tokens.mintInputState(claims, 60_000);
+  assertEquals(await tokens.verifyInputState(state), claims);
+  const other = new TokenService({ signingKey: "o".repeat(40), sessionMinutes: 5 });
+  assertEquals(await other.verifyInputState(state), undefined, "another gateway's key");
+  const { token: session } = await tokens.mintSession("2025-11-25", {});
+  assertEquals(await tokens.verifyInputState(session), undefined, "a session token is no requestState");
+  assertEquals((await tokens.verifySession(state)).ok, false, "a requestState is no session token");
+  const [header, , signature] = state.split(".");
+  const forged = btoa(JSON.stringify({ ...claims, sub: "issuer|mallory" })).replace(/=+$/, "");
+  assertEquals(await tokens.verifyInputState(`${header}.${forged}.${signature}`), undefined);
 });

@@ -1,8 +1,9 @@
 /**
  * Messages from the client that are not requests: answers to a backend's request (routed back to the
- * backend session that asked, with its own id restored) and notifications (cancellation of an in-flight
- * call reaches the backend running it; the rest concern only the gateway). Both are found through the
- * session store, so they reach the right backend whichever path or replica carried the call.
+ * backend session that asked, with its own id restored, or to the call the era bridge asked them for) and
+ * notifications (cancellation of an in-flight call reaches the backend running it; the rest concern only the
+ * gateway). Both are found through the session store, so they reach the right backend whichever path or
+ * replica carried the call.
  */
 import type { Admitted2025 } from "../admission/admit.ts";
 import type { JsonRpcMessage } from "../mcp/jsonrpc.ts";
@@ -26,6 +27,11 @@ export async function handleClientMessage(
     const relayed = await deps.store.takeRelayed(sessionId, message.id);
     if (!relayed) {
       ctx.logger.debug("client answered a request nobody is waiting for", { id: message.rawId });
+      return accepted();
+    }
+    if (relayed.waiter) {
+      // Asked by the era bridge for a 2026 backend's `input_required`: the call waiting for it retries.
+      await deps.bridge.answered(relayed, text);
       return accepted();
     }
     const status = await send(ctx, relayed, replaceId(text, relayed.backendRawId));

@@ -29,6 +29,11 @@ export interface BrokerOptions extends OriginPolicy {
   maxStreams: number;
   /** How long a failed server's tools answer "unavailable" (retryable) rather than "unknown tool". */
   unavailableGraceMs: number;
+  /**
+   * How long a call bridged between eras waits for its client's input (a 2025 client's answers, a 2026
+   * client's retry) before it ends (`--input-required-timeout`).
+   */
+  inputTimeoutMs: number;
 }
 
 export interface BrokerContext {

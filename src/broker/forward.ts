@@ -3,16 +3,20 @@
  * `mcp/backend_wire.ts` picks for this client and backend: a 2025 backend session (the gateway session's
  * own, or one held for a 2026 caller), or a stateless 2026 request. Bodies go out as given — callers have
  * already changed exactly what routing requires — but for the envelope the wire adds or removes. Answers
- * stream back as they arrive (see {@link Relay}), framed for the client's era (`era_answers.ts`).
+ * stream back as they arrive (see {@link Relay}), framed for the client's era (`era_answers.ts`); when the
+ * client and the backend are of different eras, the bridge (`bridge/`) answers, carrying the backend's
+ * requests for input to the client the way its era asks them.
  */
 import type { ServerConfig } from "../config/schema.ts";
 import { GatewayError } from "../mcp/errors.ts";
+import { replaceId } from "../mcp/jsonrpc.ts";
 import { BackendInitError } from "../mcp/backend_session.ts";
 import { type Admitted, sessionEnvelope } from "../admission/admit.ts";
 import { subjectKey } from "../identity/resolve.ts";
 import { MCP_PARAM_HEADER_PREFIX } from "../era/headers.ts";
 import {
   type BackendEras,
+  type BackendWire,
   backendWire,
   type Outbound,
   type OutboundClient,
@@ -29,7 +33,8 @@ import type { BrokerContext } from "./context.ts";
 import { answerOptions, answerStatus } from "./era_answers.ts";
 import type { StatelessCalls } from "./stateless_calls.ts";
 import type { Subscriptions } from "./subscriptions.ts";
-import { answerOf, Relay, type RelayOptions } from "./relay.ts";
+import { type Answer, answerOf, Relay, type RelayOptions } from "./relay.ts";
+import { type Bridge, crossingOf } from "./bridge/mod.ts";
 
 export interface ForwardDeps {
   binder: BackendBinder;
@@ -40,6 +45,8 @@ export interface ForwardDeps {
   subscriptions: Subscriptions;
   /** 2025 sessions' calls on 2026 backends, so a cancellation can close them. */
   statelessCalls: StatelessCalls;
+  /** Interactive requests (elicitation, sampling, roots) between a client and a backend of different eras. */
+  bridge: Bridge;
 }
 
 export interface ForwardOptions {
@@ -109,6 +116,24 @@ function heldOwner(admitted: Admitted): HeldSessionOwner {
   return { key: heldSessionKey(subjectKey(admitted.identity) ?? "", capabilities), capabilities };
 }
 
+/** What one request to a backend brought back, and how it was sent. */
+interface Sent {
+  res: Response;
+  binding?: BackendBinding;
+  /** Headers and body as sent (a bridged call's retries send them again). */
+  request: { headers: Record<string, string>; body: string };
+  /** Aborts when a 2025 client cancels a call on a 2026 backend, or the bridge closes the call. */
+  signal?: AbortSignal;
+  /** The call is over: forgets it in the store (a 2025 client's calls are recorded). */
+  endCall: () => void;
+}
+
+/** `params` of a request body (the body is valid JSON: it was parsed on arrival). */
+function paramsOf(body: string): Record<string, unknown> | undefined {
+  const params = JSON.parse(body)?.params;
+  return params && typeof params === "object" && !Array.isArray(params) ? params : undefined;
+}
+
 export async function forward(
   ctx: BrokerContext,
   deps: ForwardDeps,
@@ -119,9 +144,143 @@ export async function forward(
   options: ForwardOptions = {},
 ): Promise<Response> {
   const { server, out } = target;
+  const wire = backendWire(target.backend, admitted.era);
+  const session = admitted.session;
+  const crossing = crossingOf(admitted.era, wire);
+  const params = crossing === "hold-call" ? paramsOf(out.body) : undefined;
+  const subject = subjectKey(admitted.identity) ?? "";
+  if (typeof params?.requestState === "string") {
+    // A retry of a call the gateway holds for this 2026 client: it goes to that call, never to the backend.
+    try {
+      return await deps.bridge.resume({
+        subject,
+        method: out.method,
+        server,
+        name: out.name ?? "",
+        rawId,
+        params,
+        settle: (answer) => options.onSettled?.(answer === "cut" ? "error" : answer),
+      });
+    } catch (e) {
+      if (e instanceof GatewayError) options.onSettled?.("error", e);
+      throw e;
+    }
+  }
+  // A call held for a 2026 client gets an id of the gateway's own: callers sharing a held backend session
+  // may use the same ids, and the call may outlive the client's request.
+  const backendId = crossing === "hold-call" ? JSON.stringify(`mcpgw-${crypto.randomUUID()}`) : undefined;
+  const bridgeAbort = crossing ? new AbortController() : undefined;
+  const sent = await send(deps, req, admitted, target, rawId, options, {
+    wire,
+    backendId,
+    abort: bridgeAbort,
+  });
+  const { res, binding, endCall } = sent;
+  const type = res.headers.get("content-type") ?? "";
+  const status = answerStatus(admitted, wire, res.status);
+  const headers = new Headers(session ? { "mcp-session-id": session.token } : {});
+  if (type) headers.set("content-type", type);
+  const relayOptions = answerOptions({
+    admitted,
+    wire,
+    server,
+    binding,
+    method: out.method,
+    rawId,
+    store: deps.store,
+    privateToCaller: options.privateToCaller,
+  }, options.rewriteResult);
+  const relay = new Relay(
+    deps.store,
+    ctx.logger,
+    session?.claims.id ?? "",
+    server,
+    binding ?? { id: "", protocolVersion: MODERN_PROTOCOL_VERSION },
+    relayOptions,
+  );
+  /** A JSON answer, as it always was. */
+  const plain = async (text: string) => {
+    endCall();
+    options.onSettled?.(res.ok ? jsonAnswer(text) : "error");
+    if (!relayOptions.rewriteResult || !res.ok) return new Response(text, { status, headers });
+    return new Response(await relay.rewrite(text), { status, headers });
+  };
+  const settle = (answer: Answer | "cut") => {
+    endCall();
+    options.onSettled?.(answer === "cut" ? "error" : answer);
+  };
+  const finish = async (result: Record<string, unknown>) =>
+    relayOptions.rewriteResult ? await relayOptions.rewriteResult(result) : result;
+  if (crossing === "ask-client" && session) {
+    return await deps.bridge.ask(
+      {
+        session: session.claims,
+        sessionToken: session.token,
+        server,
+        rawId,
+        request: sent.request,
+        // Crossing calls always carry the bridge's signal (and a 2025 client's cancellation).
+        signal: sent.signal!,
+        abort: () => bridgeAbort?.abort(),
+        relay,
+        finish,
+        settle,
+      },
+      res,
+      plain,
+    );
+  }
+  if (crossing === "hold-call" && binding) {
+    const token = (params?._meta as Record<string, unknown> | undefined)?.progressToken;
+    return await deps.bridge.hold(
+      {
+        subject,
+        capabilities: admitted.envelope.capabilities,
+        server,
+        binding,
+        method: out.method,
+        name: out.name ?? "",
+        rawId,
+        backendId: backendId!,
+        progressToken: token === undefined ? undefined : JSON.stringify(token),
+        relay,
+        abort: () => bridgeAbort?.abort(),
+        finish,
+        settle,
+      },
+      res,
+      plain,
+    );
+  }
+  if (type.includes("text/event-stream") && res.body) {
+    headers.set("x-accel-buffering", "no");
+    const stream = relay.stream(res.body, rawId, (answer) => {
+      endCall();
+      options.onSettled?.(answer === "cut" ? "error" : answer);
+    });
+    return new Response(stream, { status, headers });
+  }
+  return await plain(await res.text());
+}
+
+/**
+ * Sends the request on the wire `wire` calls for: a backend session (bound, or held for a 2026 caller; a
+ * session the backend forgot is replaced once) or a stateless 2026 request. Resolves with a backend's answer
+ * that carries JSON-RPC (any status with a JSON body, or a stream); throws the error for anything else.
+ */
+async function send(
+  deps: ForwardDeps,
+  req: Request,
+  admitted: Admitted,
+  target: ForwardTarget,
+  rawId: string,
+  options: ForwardOptions,
+  how: { wire: BackendWire; backendId?: string; abort?: AbortController },
+): Promise<Sent> {
+  const { server, out } = target;
+  const { wire } = how;
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
-  const wire = backendWire(target.backend, admitted.era);
   const header = (name: string) => req.headers.get(name);
   const session = admitted.session;
   const owner = session ? undefined : heldOwner(admitted);
@@ -141,9 +300,10 @@ export async function forward(
         options.onSettled?.(error.kind === "upstream-unavailable" ? "unavailable" : "error", error);
         throw error;
       }
+      const body = sessionBody(out.body, admitted.era);
       request = {
         headers: backendSessionHeaders(server, binding, header),
-        body: sessionBody(out.body, admitted.era),
+        body: how.backendId ? replaceId(body, how.backendId) : body,
       };
     } else {
       const client: OutboundClient = {
@@ -156,20 +316,22 @@ export async function forward(
       request = statelessRequest(server, out, client);
     }
     // A 2025 client's calls are recorded so its cancellation and answers find them; a 2026 client cancels
-    // by closing its stream, and is never asked anything.
+    // by closing its stream.
     const route = {
       server: server.name,
       backendSession: binding?.id ?? "",
       protocolVersion: binding?.protocolVersion ?? MODERN_PROTOCOL_VERSION,
     };
     if (session) await deps.store.beginCall(session.claims.id, rawId, route);
-    const signal = session && wire === "stateless"
+    const cancelled = session && wire === "stateless"
       ? deps.statelessCalls.begin(session.claims.id, rawId)
       : undefined;
+    const signals = [cancelled, how.abort?.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     const endCall = () => {
       if (!session) return;
       void deps.store.endCall(session.claims.id, rawId);
-      if (signal) deps.statelessCalls.end(session.claims.id, rawId);
+      if (cancelled) deps.statelessCalls.end(session.claims.id, rawId);
     };
     let res: Response;
     try {
@@ -203,40 +365,7 @@ export async function forward(
       options.onSettled?.("error", error);
       throw error;
     }
-    const status = answerStatus(admitted, wire, res.status);
-    const headers = new Headers(session ? { "mcp-session-id": session.token } : {});
-    if (type) headers.set("content-type", type);
-    const relayOptions = answerOptions({
-      admitted,
-      wire,
-      server,
-      binding,
-      method: out.method,
-      rawId,
-      store: deps.store,
-      privateToCaller: options.privateToCaller,
-    }, options.rewriteResult);
-    const relay = new Relay(
-      deps.store,
-      ctx.logger,
-      session?.claims.id ?? "",
-      server,
-      binding ?? { id: "", protocolVersion: MODERN_PROTOCOL_VERSION },
-      relayOptions,
-    );
-    if (type.includes("text/event-stream") && res.body) {
-      headers.set("x-accel-buffering", "no");
-      const stream = relay.stream(res.body, rawId, (answer) => {
-        endCall();
-        options.onSettled?.(answer === "cut" ? "error" : answer);
-      });
-      return new Response(stream, { status, headers });
-    }
-    endCall();
-    const text = await res.text();
-    options.onSettled?.(res.ok ? jsonAnswer(text) : "error");
-    if (!relayOptions.rewriteResult || !res.ok) return new Response(text, { status, headers });
-    return new Response(await relay.rewrite(text), { status, headers });
+    return { res, binding, request, signal, endCall };
   }
   const error = unavailable(server, "it keeps rejecting new sessions", rawId);
   options.onSettled?.("unavailable", error);

@@ -32,11 +32,6 @@ export interface RelayOptions {
   rewriteResult?: (
     result: Record<string, unknown>,
   ) => Record<string, unknown> | GatewayError | Promise<Record<string, unknown> | GatewayError>;
-  /**
-   * Takes a request the backend sends during the call instead of relaying it to the client (a 2026 client
-   * cannot be sent requests): returns the text to give the client instead, or undefined for nothing.
-   */
-  onBackendRequest?: (message: Record<string, unknown>) => Promise<string | undefined>;
   /** Notifications the client must not get (e.g. log messages a 2026 client did not ask for). */
   dropNotification?: (message: Record<string, unknown>) => boolean;
 }
@@ -54,14 +49,15 @@ export class Relay {
 
   /** One message, as JSON text in and out; returns the input itself when nothing changes. */
   async rewrite(text: string): Promise<string> {
-    return (await this.#process(text)).text ?? "";
+    return (await this.process(text)).text ?? "";
   }
 
   /**
    * Rewrites one message and tells whether it was the response (the one message that answers a call),
-   * and if so whether it reports a failure (a JSON-RPC error, or a tool result marked `isError`).
+   * and if so whether it reports a failure (a JSON-RPC error, or a tool result marked `isError`). `text`
+   * undefined: the client does not get this message.
    */
-  async #process(text: string): Promise<{ text: string | undefined; response: Answer | false }> {
+  async process(text: string): Promise<{ text: string | undefined; response: Answer | false }> {
     let message: Record<string, unknown>;
     try {
       message = JSON.parse(text);
@@ -70,9 +66,6 @@ export class Relay {
     }
     if (!message || typeof message !== "object") return { text, response: false };
     const params = message.params as Record<string, unknown> | undefined;
-    if (typeof message.method === "string" && "id" in message && this.options.onBackendRequest) {
-      return { text: await this.options.onBackendRequest(message), response: false };
-    }
     if (
       typeof message.method === "string" && !("id" in message) && this.options.dropNotification?.(message)
     ) {
@@ -147,7 +140,7 @@ export class Relay {
             }
             let data: string | undefined = value.data;
             if (data) {
-              const processed = await this.#process(data);
+              const processed = await this.process(data);
               data = processed.text;
               answered ||= processed.response;
             }

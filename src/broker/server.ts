@@ -17,7 +17,8 @@ import { NotificationHub } from "./notifications.ts";
 import { handleProtectedResource } from "./oauth.ts";
 import { Relay } from "./relay.ts";
 import { handleStatus } from "./status.ts";
-import type { SessionBus } from "../session/bus.ts";
+import { LOCAL_BUS, type SessionBus } from "../session/bus.ts";
+import { Bridge, Mailboxes } from "./bridge/mod.ts";
 import { StatelessCalls } from "./stateless_calls.ts";
 import { Subscriptions } from "./subscriptions.ts";
 
@@ -56,12 +57,23 @@ export function createBroker(ctx: BrokerContext): Broker {
     keepAliveMs: ctx.options.keepAliveMs,
     maxStreams: ctx.options.maxStreams,
   });
+  const bus = ctx.bus ?? LOCAL_BUS;
+  const bridge = new Bridge({
+    store: ctx.store,
+    tokens: ctx.tokens,
+    bus,
+    mailboxes: new Mailboxes(bus),
+    logger: ctx.logger,
+    inputTimeoutMs: ctx.options.inputTimeoutMs,
+    server: (name) => ctx.upstreams.state.servers.get(name)?.config,
+  });
   const deps: ForwardDeps = {
     binder,
     streams,
     store: ctx.store,
     subscriptions,
     statelessCalls: new StatelessCalls(),
+    bridge,
   };
   const mcp = createMcpEndpoint(ctx, hub, deps, subscriptions);
   // A client that can answer requests (roots, sampling, elicitation) must also hear those a backend sends
@@ -166,6 +178,7 @@ export function createBroker(ctx: BrokerContext): Broker {
     },
     endStreams() {
       unsubscribe();
+      bridge.close();
       subscriptions.close();
       streams.close();
       hub.close();
@@ -182,6 +195,7 @@ export function createBroker(ctx: BrokerContext): Broker {
       eventStreams.close();
       stopTakeover();
       unsubscribe();
+      bridge.close();
       subscriptions.close();
       streams.close();
       hub.close();

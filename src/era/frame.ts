@@ -84,8 +84,8 @@ export function frameModernResult(
 
 /**
  * A result for a 2025 client from a 2026 backend: what the 2025 schema does not know goes (`resultType`
- * when complete, cache hints, the backend's identity in `_meta`). Other results (`input_required`,
- * `task`) are not for a 2025 client at all: see `broker/era_bridge.ts`.
+ * when complete, cache hints, the backend's identity in `_meta`). Other results are not for a 2025 client:
+ * `input_required` is asked of it by the era bridge (`broker/bridge/`), a task is an error.
  */
 export function frameLegacyResult(result: Record<string, unknown>): Record<string, unknown> {
   const { resultType: _type, ttlMs: _ttl, cacheScope: _scope, ...rest } = result;

@@ -31,7 +31,8 @@ export type GatewayErrorKind =
   | "missing-client-capability"
   | "unsupported-version"
   | "method-not-in-era"
-  | "input-not-relayed"
+  | "input-failed"
+  | "input-unanswered"
   | "internal";
 
 const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
@@ -68,8 +69,11 @@ const MAPPING: Record<GatewayErrorKind, { status: number; code: number }> = {
   "missing-client-capability": { status: 400, code: RpcCode.MissingRequiredClientCapability },
   "unsupported-version": { status: 400, code: RpcCode.UnsupportedProtocolVersion },
   "method-not-in-era": { status: 404, code: RpcCode.MethodNotFound },
-  // A backend needs input from a client of the other era and the gateway cannot carry the question yet.
-  "input-not-relayed": { status: 200, code: RpcCode.InternalError },
+  // A call bridged between eras (`broker/bridge/`) ended without its result: the client refused the input a
+  // backend asked for, or the backend kept asking, or the call was lost with the replica holding it.
+  "input-failed": { status: 200, code: RpcCode.InternalError },
+  // The client did not answer the backend's request in time (--input-required-timeout).
+  "input-unanswered": { status: 200, code: RpcCode.RequestTimeout },
   "internal": { status: 500, code: RpcCode.InternalError },
 };
 

@@ -117,11 +117,41 @@ export function replaceAt(text: string, path: readonly string[], json: string): 
   return text.slice(0, span![0]) + json + text.slice(span![1]);
 }
 
+/**
+ * Returns `text` with `members` (name → JSON text) added at the end of the object at `path`, every other byte
+ * kept. Added last, they win over members of the same name already there (as `JSON.parse` reads duplicates).
+ */
+export function withMembers(text: string, path: readonly string[], members: Record<string, string>): string {
+  let span: [number, number] = [skipSpace(text, 0), text.length];
+  for (const key of path) {
+    const found = memberSpans(text, span[0]).get(key);
+    if (!found) throw new Error(`no ${path.join(".")}`);
+    span = found;
+  }
+  const close = text.lastIndexOf("}", span[1] - 1);
+  if (text[span[0]] !== "{" || close < span[0]) {
+    throw new Error(`${path.join(".") || "the body"} is no object`);
+  }
+  const empty = memberSpans(text, span[0]).size === 0;
+  const added = Object.entries(members).map(([name, json]) => `${JSON.stringify(name)}:${json}`).join(",");
+  if (!added) return text;
+  return text.slice(0, close) + (empty ? "" : ",") + added + text.slice(close);
+}
+
 /** Returns `text` with the top-level `id` replaced by `rawId` (JSON text). */
 export function replaceId(text: string, rawId: string): string {
   const span = memberSpans(text).get("id");
   if (!span) throw new Error("no id");
   return text.slice(0, span[0]) + rawId + text.slice(span[1]);
+}
+
+/**
+ * A backend's response `text` (parsed: `message`) answering the client's request `rawId` instead: its id
+ * spliced (every other byte kept), or given one when the backend's had none.
+ */
+export function answerFor(text: string, message: Record<string, unknown>, rawId: string): string {
+  if (memberSpans(text).has("id")) return replaceId(text, rawId);
+  return replaceId(JSON.stringify({ jsonrpc: "2.0", id: null, ...message }), rawId);
 }
 
 /**

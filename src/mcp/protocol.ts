@@ -55,6 +55,8 @@ export const RpcCode = {
   MethodNotFound: -32601,
   InvalidParams: -32602,
   InternalError: -32603,
+  /** MCP SDKs: the request timed out (the other side never answered). */
+  RequestTimeout: -32001,
   /** MCP: resource not found. */
   ResourceNotFound: -32002,
   /** MCP 2026-07-28 (SEP-2243): the standard headers disagree with the body, or one is missing. */

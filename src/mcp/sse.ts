@@ -58,3 +58,22 @@ export function formatSse(event: SseEvent): string {
   for (const line of event.data.split("\n")) out += `data: ${line}\n`;
   return out + "\n";
 }
+
+/**
+ * The JSON-RPC messages of an answer to a POST, as JSON texts in order: the one message of a JSON answer,
+ * or the data of each SSE event (priming events without data skipped). Returning early cancels the body.
+ */
+export async function* answerMessages(res: Response): AsyncGenerator<string> {
+  if (!res.body) return;
+  if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    yield await res.text();
+    return;
+  }
+  const events = parseSse(res.body);
+  try {
+    for await (const event of events) if (event.data) yield event.data;
+  } finally {
+    await events.return(undefined);
+    await res.body.cancel().catch(() => {});
+  }
+}

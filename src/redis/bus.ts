@@ -33,7 +33,7 @@ export class RedisBus implements SessionBus {
     private readonly subscriber: Redis,
     private readonly scripts: Scripts,
     private readonly health: StoreHealth,
-    private readonly replica: string,
+    readonly replica: string,
     private readonly logger: Logger,
   ) {
     subscriber.on("message", (channel: string, json: string) => {
@@ -65,6 +65,47 @@ export class RedisBus implements SessionBus {
       this.#receivers.delete(channel);
       if (this.health.link) this.subscriber.unsubscribe(channel).catch(() => {});
     };
+  }
+
+  async isAlive(replica: string): Promise<boolean> {
+    if (replica === this.replica) return true;
+    // Without the store nobody can tell: assume alive, so a follow-up fails on delivery rather than here.
+    if (!this.health.link) return true;
+    try {
+      return await this.redis.exists(keys.alive(replica)) === 1;
+    } catch (e) {
+      this.health.fail(e, "isAlive");
+      return true;
+    }
+  }
+
+  async openBox(box: string, receive: (json: string) => void): Promise<() => void> {
+    const channel = keys.box(box);
+    let receivers = this.#receivers.get(channel);
+    if (!receivers) {
+      this.#receivers.set(channel, receivers = new Set());
+      // Awaited: a message published before the subscription is in place would be lost.
+      if (this.health.link) {
+        await this.subscriber.subscribe(channel).catch((e) => this.health.fail(e, "subscribe"));
+      }
+    }
+    receivers.add(receive);
+    return () => {
+      receivers.delete(receive);
+      if (receivers.size || this.#receivers.get(channel) !== receivers) return;
+      this.#receivers.delete(channel);
+      if (this.health.link) this.subscriber.unsubscribe(channel).catch(() => {});
+    };
+  }
+
+  async sendToBox(box: string, json: string): Promise<boolean> {
+    if (!this.health.link) return false;
+    try {
+      return await this.redis.publish(keys.box(box), json) > 0;
+    } catch (e) {
+      this.health.fail(e, "publish");
+      return false;
+    }
   }
 
   async claimBackendStream(session: string, server: string): Promise<boolean> {

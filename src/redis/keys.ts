@@ -14,8 +14,10 @@
  * | `own:<session>\|<server>`   | the replica holding that backend session's GET stream                   |
  * | `call:<session>\|<id>`      | a call in flight (JSON); `latest:<session>` the session's latest        |
  * | `relay:<session>\|<id>`     | a backend's request relayed to the client (JSON)                        |
+ * | `input:<id>`               | a call held on a 2025 backend for a 2026 client's input (JSON)          |
  * | `alive:<replica>`          | the replica's heartbeat; `replicas` the set of replica names            |
  * | `deliver:<session>`        | pub/sub channel of the session's GET stream                             |
+ * | `box:<mailbox>`            | pub/sub channel of one waiter (a bridged call and its retries)          |
  */
 
 import type { Redis } from "ioredis";
@@ -39,6 +41,8 @@ export const keys = {
   channel: (id: string) => `${PREFIX}deliver:${id}`,
   held: (key: string, server: string) => `${PREFIX}held:${key}|${server}`,
   task: (taskId: string) => `${PREFIX}task:${taskId}`,
+  input: (id: string) => `${PREFIX}input:${id}`,
+  box: (box: string) => `${PREFIX}box:${box}`,
 };
 
 /** Hash field of the binding on `server`. */

@@ -12,6 +12,7 @@ import {
   CALL_TTL_MS,
   type CallRoute,
   type HeldBackendSession,
+  type HeldInput,
   InMemorySessionStore,
   type RelayedRequest,
   type SessionStore,
@@ -258,6 +259,29 @@ export class RedisSessionStore implements SessionStore {
       async () => parse<TaskRoute>(await this.redis.get(keys.task(taskId))),
       () => this.#local.task(taskId),
     ).then((found) => found ?? this.#local.task(taskId));
+  }
+
+  /** A retry reaching any replica finds the call held for it, and which replica reads it. */
+  async holdInput(id: string, held: HeldInput, ttlMs: number): Promise<void> {
+    await this.#local.holdInput(id, held, ttlMs);
+    await this.#shared(
+      "holdInput",
+      async () => void await this.redis.set(keys.input(id), JSON.stringify(held), "PX", ttlMs),
+      () => {},
+    );
+  }
+
+  heldInput(id: string): Promise<HeldInput | undefined> {
+    return this.#shared(
+      "heldInput",
+      async () => parse<HeldInput>(await this.redis.get(keys.input(id))),
+      () => this.#local.heldInput(id),
+    ).then((found) => found ?? this.#local.heldInput(id));
+  }
+
+  async releaseInput(id: string): Promise<void> {
+    await this.#local.releaseInput(id);
+    await this.#shared("releaseInput", async () => void await this.redis.del(keys.input(id)), () => {});
   }
 }
 

@@ -2,8 +2,9 @@
  * Delivery between processes that serve the same clients (replicas, local workers). A client's GET stream is
  * open on one process, while what it must hear may arrive at another: a backend's request or notification on
  * the backend session's own GET stream, which exactly one process holds. The broker calls this interface at
- * those two points and nowhere else; the embedded default ({@link LOCAL_BUS}) is one process, where both
- * ends are always here.
+ * those two points, and for calls bridged between protocol eras (`broker/bridge/`), whose answers and retries
+ * may reach a process other than the one holding the call (mailboxes); the embedded default
+ * ({@link LOCAL_BUS}) is one process, where every end is always here.
  */
 
 export interface SessionBus {
@@ -26,6 +27,17 @@ export interface SessionBus {
   releaseBackendStream(session: string, server: string): void;
   /** Calls `listener` when a process that may have held backend streams is gone (their streams are free). */
   onPeerLost(listener: () => void): () => void;
+  /** This process's name among those sharing the sessions. */
+  readonly replica: string;
+  /** Whether the process `replica` is alive (its heartbeat is recent). */
+  isAlive(replica: string): Promise<boolean>;
+  /**
+   * Opens the mailbox `box` here: messages sent to it from any process arrive at `receive`. Resolves once
+   * they can (a sender told of the box afterwards loses nothing); the returned function closes it.
+   */
+  openBox(box: string, receive: (json: string) => void): Promise<() => void>;
+  /** Delivers one message to the mailbox `box` open on another process; resolves false when none has it open. */
+  sendToBox(box: string, json: string): Promise<boolean>;
 }
 
 /** One process: every stream is here. */
@@ -36,4 +48,8 @@ export const LOCAL_BUS: SessionBus = {
   claimBackendStream: () => Promise.resolve(true),
   releaseBackendStream: () => {},
   onPeerLost: () => () => {},
+  replica: "local",
+  isAlive: () => Promise.resolve(true),
+  openBox: () => Promise.resolve(() => {}),
+  sendToBox: () => Promise.resolve(false),
 };

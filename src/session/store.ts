@@ -26,6 +26,11 @@ export interface RelayedRequest extends CallRoute {
   session: string;
   /** The backend's own id, as JSON text, restored on the answer. */
   backendRawId: string;
+  /**
+   * Set when no backend session waits for the answer but a call the gateway bridges between eras (a 2026
+   * backend's `input_required` asked of a 2025 client): the mailbox its answer is delivered to.
+   */
+  waiter?: string;
 }
 
 /**
@@ -46,6 +51,25 @@ export interface TaskRoute {
   server: string;
   /** The caller (`issuer|subject`, "" when anonymous): only they may ask about the task. */
   subject: string;
+}
+
+/**
+ * A call a 2025 backend holds open while the 2026 client that made it answers the backend's requests
+ * (`input_required` and a retry): where the backend call is, and what the next retry must answer.
+ */
+export interface HeldInput {
+  /** The replica reading the backend call's answer: a retry is delivered there. */
+  replica: string;
+  server: string;
+  /** The backend session the call runs on. */
+  backendSession: string;
+  protocolVersion: string;
+  /** The call's id toward the backend (JSON text), to cancel it. */
+  call: string;
+  /** The round the next retry answers (its `requestState` names it). */
+  round: number;
+  /** The backend's requests being asked, by input key: the backend's ids (JSON text). */
+  requests: Record<string, string>;
 }
 
 export interface SessionStore {
@@ -90,6 +114,12 @@ export interface SessionStore {
   /** Records which backend created task `taskId`, for whom. */
   recordTask(taskId: string, route: TaskRoute, ttlMs: number): Promise<void>;
   task(taskId: string): Promise<TaskRoute | undefined>;
+  /** Records (or updates) a held call waiting for its client's input, for `ttlMs`. */
+  holdInput(id: string, held: HeldInput, ttlMs: number): Promise<void>;
+  /** The held call `id`, while it waits. */
+  heldInput(id: string): Promise<HeldInput | undefined>;
+  /** The held call ended (answered, timed out, cancelled). */
+  releaseInput(id: string): Promise<void>;
 }
 
 /** How long a call's route is kept when its end is not seen, and how long a client may take to answer. */
@@ -159,6 +189,7 @@ export class InMemorySessionStore implements SessionStore {
   #subscriptions = new Map<string, Map<string, Set<string>>>();
   #held = new ExpiringMap<string, HeldBackendSession>();
   #tasks = new ExpiringMap<string, TaskRoute>();
+  #inputs = new ExpiringMap<string, HeldInput>();
 
   beginCall(session: string, rawId: string, route: CallRoute, ttlMs = CALL_TTL_MS): Promise<void> {
     this.#calls.set(`${session}\0${rawId}`, route, ttlMs);
@@ -263,5 +294,19 @@ export class InMemorySessionStore implements SessionStore {
 
   task(taskId: string): Promise<TaskRoute | undefined> {
     return Promise.resolve(this.#tasks.get(taskId));
+  }
+
+  holdInput(id: string, held: HeldInput, ttlMs: number): Promise<void> {
+    this.#inputs.set(id, held, ttlMs);
+    return Promise.resolve();
+  }
+
+  heldInput(id: string): Promise<HeldInput | undefined> {
+    return Promise.resolve(this.#inputs.get(id));
+  }
+
+  releaseInput(id: string): Promise<void> {
+    this.#inputs.delete(id);
+    return Promise.resolve();
   }
 }

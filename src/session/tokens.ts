@@ -1,6 +1,8 @@
 /**
- * Gateway session ids and hairpin tokens: HS256 JWTs. Stateless validation lets every replica, and the
- * router, accept a session without a shared store; only backend-session bindings need sharing.
+ * Gateway session ids, hairpin tokens and the `requestState` of calls the gateway holds for 2026 clients:
+ * HS256 JWTs, each kind with its own audience (one never passes for another). Stateless validation lets
+ * every replica, and the router, accept a session without a shared store; only backend-session bindings
+ * need sharing.
  */
 import { jwtVerify, SignJWT } from "jose";
 import { type ClientCapabilities, normalizeClientCapabilities } from "../mcp/client_capabilities.ts";
@@ -8,6 +10,9 @@ import { type ClientCapabilities, normalizeClientCapabilities } from "../mcp/cli
 const ISSUER = "mcp-gateway";
 const SESSION_AUDIENCE = "mcp-gateway";
 const HAIRPIN_AUDIENCE = "mcp-router";
+const INPUT_STATE_AUDIENCE = "mcp-gateway-input";
+/** Longest `requestState` worth verifying (one names a handful of backend requests). */
+const MAX_INPUT_STATE_CHARS = 8192;
 /**
  * Bytes of verified tokens kept (a token is ≈0.4 KiB, its entry ≈0.7 KiB); beyond it the oldest are
  * verified again when next seen. Bounded in bytes, not entries: a client cannot make entries large.
@@ -30,6 +35,25 @@ export interface SessionClaims {
   clientCapabilities: ClientCapabilities;
   /** Who opened the session (issuer|subject), when known: only they may use it. */
   subject?: string;
+}
+
+/**
+ * What a gateway-signed `requestState` binds (MCP 2026-07-28, multi round-trip requests: servers SHOULD bind
+ * it to the principal, the method and an expiry): the call held on a 2025 backend and the round it answers,
+ * who may answer it, for which request, and the backend's requests it answers.
+ */
+export interface InputStateClaims {
+  /** The held call's id (its record in the session store). */
+  call: string;
+  round: number;
+  /** The caller (`issuer|subject`, "" when anonymous). */
+  subject: string;
+  method: string;
+  server: string;
+  /** The tool, prompt or resource the request names on the backend. */
+  name: string;
+  /** The backend's requests asked in this round: input key → the backend's id (JSON text). */
+  requests: Record<string, string>;
 }
 
 export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; reason: string };
@@ -163,6 +187,46 @@ export class TokenService {
       .setIssuedAt(now)
       .setExpirationTime(now + lifetimeSec)
       .sign(this.#key);
+  }
+
+  /** A `requestState` for a held call's round, valid for `ttlMs` (rounded up to a second). */
+  mintInputState(claims: InputStateClaims, ttlMs: number): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const { call, round, subject, method, server, name, requests } = claims;
+    return new SignJWT({ c: call, r: round, m: method, s: server, n: name, k: requests })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuer(ISSUER)
+      .setAudience(INPUT_STATE_AUDIENCE)
+      .setSubject(subject)
+      .setIssuedAt(now)
+      .setExpirationTime(now + Math.max(1, Math.ceil(ttlMs / 1000)))
+      .sign(this.#key);
+  }
+
+  /** The claims of a `requestState` this gateway signed, unexpired; undefined for anything else. */
+  async verifyInputState(token: string): Promise<InputStateClaims | undefined> {
+    if (token.length > MAX_INPUT_STATE_CHARS) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, this.#key, {
+        algorithms: ["HS256"],
+        issuer: ISSUER,
+        audience: INPUT_STATE_AUDIENCE,
+        requiredClaims: ["exp", "sub"],
+      });
+      const { c, r, m, s, n, k } = payload;
+      if (typeof c !== "string" || typeof r !== "number" || typeof m !== "string" || typeof s !== "string") {
+        return undefined;
+      }
+      if (typeof n !== "string" || !k || typeof k !== "object" || Array.isArray(k)) return undefined;
+      const requests: Record<string, string> = {};
+      for (const [key, id] of Object.entries(k)) {
+        if (typeof id !== "string") return undefined;
+        requests[key] = id;
+      }
+      return { call: c, round: r, subject: payload.sub!, method: m, server: s, name: n, requests };
+    } catch {
+      return undefined;
+    }
   }
 
   async verifyHairpin(token: string, host: string): Promise<boolean> {

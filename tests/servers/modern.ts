@@ -2,7 +2,7 @@
  * A backend built on the MCP SDK v2 for the gateway's cross-era tests, with a tool for each thing a
  * gateway must carry between eras: plain calls, progress and log notifications, elicitation and sampling
  * during a call (2026: `input_required` with a sealed `requestState`; 2025: server-to-client requests on
- * the session), a list change, a prompt, a subscribable resource, `x-mcp-header` arguments, and tools
+ * the session), several inputs over two rounds, a list change, a prompt, a subscribable resource, `x-mcp-header` arguments, and tools
  * that report what reached the backend (headers, `_meta`, every HTTP request).
  *
  * Run: `deno run -A tests/servers/modern.ts --port 0 [--modern-only | --legacy-only] [--ttl-ms=N]
@@ -42,6 +42,7 @@ export const MODERN_TOOLS = [
   "progress",
   "confirm",
   "sample",
+  "survey",
   "toggle_extra",
   "bump_counter",
   "inspect",
@@ -74,7 +75,8 @@ export class ModernState {
   readonly extra = new SharedToggle();
   counter = 0;
   readonly observed: ObservedRequest[] = [];
-  readonly requestState = createRequestStateCodec<{ question: string }>({
+  /** Seals every tool's `requestState` (`confirm`: the question; `survey`: the first round's answers). */
+  readonly requestState = createRequestStateCodec<Record<string, string>>({
     key: crypto.getRandomValues(new Uint8Array(32)),
   });
 
@@ -207,6 +209,63 @@ export function createModernFactory(state = new ModernState(), opts: ModernOptio
           llm: inputRequired.createMessage({
             messages: [{ role: "user", content: { type: "text", text: prompt } }],
             maxTokens: 50,
+          }),
+        },
+      });
+    });
+
+    server.registerTool("survey", {
+      description: "Asks a name and samples a greeting at once, then a colour; progress and a log message " +
+        "between the rounds",
+      inputSchema: z.object({}),
+    }, async (_args, ctx) => {
+      const responses = ctx.mcpReq.inputResponses;
+      const sealed = ctx.mcpReq.requestState<{ name?: string; greeting?: string }>();
+      const color = inputResponse(responses, "color");
+      if (sealed?.name !== undefined && color.kind === "elicit") {
+        const picked = color.action === "accept" ? String(color.content?.color) : color.action;
+        return text(`survey: name=${sealed.name}, greeting=${sealed.greeting}, color=${picked}`);
+      }
+      const name = inputResponse(responses, "name");
+      const greeting = inputResponse(responses, "greeting");
+      if (name.kind === "elicit" && greeting.kind === "sampling") {
+        const progressToken = ctx.mcpReq._meta?.progressToken;
+        if (progressToken !== undefined) {
+          await ctx.mcpReq.notify({
+            method: "notifications/progress",
+            params: { progressToken, progress: 1, total: 2, message: "round 1 answered" },
+          });
+        }
+        await ctx.mcpReq.log("info", "survey: round 1 answered", "survey");
+        const block = Array.isArray(greeting.result.content)
+          ? greeting.result.content[0]
+          : greeting.result.content;
+        return inputRequired({
+          inputRequests: {
+            color: inputRequired.elicit({
+              message: "Favourite colour?",
+              requestedSchema: {
+                type: "object",
+                properties: { color: { type: "string" } },
+                required: ["color"],
+              },
+            }),
+          },
+          requestState: await state.requestState.mint({
+            name: name.action === "accept" ? String(name.content?.name) : name.action,
+            greeting: block?.type === "text" ? block.text : "",
+          }),
+        });
+      }
+      return inputRequired({
+        inputRequests: {
+          name: inputRequired.elicit({
+            message: "Your name?",
+            requestedSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
+          }),
+          greeting: inputRequired.createMessage({
+            messages: [{ role: "user", content: { type: "text", text: "Say hello" } }],
+            maxTokens: 20,
           }),
         },
       });
