@@ -36,12 +36,18 @@ export class BackendStreams {
     });
   }
 
-  /** Opens (once) the GET stream of `binding` and relays what arrives to the gateway session's stream. */
-  ensure(session: string, server: ServerConfig, binding: BackendBinding, relay: Relay): void {
+  /**
+   * Opens (once) the GET stream of `binding` and relays what arrives to the gateway session's stream.
+   * Resolves once the stream is open (or held by another replica, or refused): a subscription answered after
+   * that misses no update the backend sends.
+   */
+  ensure(session: string, server: ServerConfig, binding: BackendBinding, relay: Relay): Promise<void> {
     const key = `${session}\0${server.name}`;
-    if (this.#open.has(key) || !binding.id) return;
+    if (this.#open.has(key) || !binding.id) return Promise.resolve();
     const abort = new AbortController();
     this.#open.set(key, abort);
+    let ready!: () => void;
+    const opened = new Promise<void>((resolve) => ready = resolve);
     (async () => {
       let held = false;
       try {
@@ -59,6 +65,7 @@ export class BackendStreams {
           });
           return;
         }
+        ready();
         for await (const event of parseSse(res.body)) {
           // The gateway announces changes of its aggregated lists itself, once per client.
           if (event.data && !LIST_CHANGED.test(event.data)) {
@@ -70,10 +77,12 @@ export class BackendStreams {
           this.logger.debug("backend notification stream ended", { server: server.name, error: e });
         }
       } finally {
+        ready();
         if (this.#open.get(key) === abort) this.#open.delete(key);
         if (held) this.bus.releaseBackendStream(session, server.name);
       }
     })();
+    return opened;
   }
 
   #close(key: string) {

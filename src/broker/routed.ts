@@ -133,7 +133,14 @@ export async function forwardRouted(
     // Updates for a subscription arrive on the backend session's own GET stream.
     const binding = await deps.binder.acquire(session.claims, server, rawId);
     const relay = new Relay(deps.store, ctx.logger, session.claims.id, server, binding);
-    deps.streams.ensure(session.claims.id, server, binding, relay);
+    // Answer once the backend's stream is open, so the client misses no update sent right after (bounded:
+    // a slow backend delays the answer, it does not hold it).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      deps.streams.ensure(session.claims.id, server, binding, relay),
+      new Promise((resolve) => timer = setTimeout(resolve, 2_000)),
+    ]);
+    clearTimeout(timer);
   }
   return res;
 }
