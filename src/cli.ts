@@ -59,6 +59,10 @@ Observability (see docs/observability.md):
                                    \`deno task replay FILE\`
   --console-address ADDR           also serve /console and /debug/* on ADDR to any client (default off: they are
                                    served on the broker address to loopback clients only)
+  --trace-subject MODE             off|id|hash: put the caller's subject on trace spans as user.id, or a hash of it
+                                   as user.hash (env MCP_TRACE_SUBJECT; default off). Traces are exported when
+                                   OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; the
+                                   other OTEL_* variables apply (docs/observability.md#traces)
 
 Scale (see docs/scaling.md):
   --session-store URL              where replicas share sessions: memory (default: this process only), or
@@ -151,6 +155,7 @@ const OptionsSchema = z.object({
   auditArguments: z.boolean(),
   eventLogFile: z.string().min(1, "--event-log-file must name a file").optional(),
   consoleAddress: z.string().optional(),
+  traceSubject: z.enum(["off", "id", "hash"], { error: "--trace-subject must be off, id or hash" }),
 
   sessionStore: z.string().refine((v) => v === "memory" || /^rediss?:\/\/./.test(v), {
     message: "--session-store must be memory, or a redis:// or rediss:// URL",
@@ -224,6 +229,7 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
         "audit-arguments": { type: "boolean" },
         "event-log-file": { type: "string" },
         "console-address": { type: "string" },
+        "trace-subject": { type: "string" },
 
         "session-store": { type: "string" },
         "workers": { type: "string" },
@@ -276,6 +282,7 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     auditArguments: values["audit-arguments"] ?? false,
     eventLogFile: values["event-log-file"],
     consoleAddress: values["console-address"],
+    traceSubject: values["trace-subject"] ?? env("MCP_TRACE_SUBJECT") ?? "off",
 
     sessionStore: values["session-store"] ?? env("SESSION_STORE_URL") ?? "memory",
     workers: values.workers ?? "1",

@@ -14,6 +14,7 @@ import { GatewayMetrics } from "./observe/metrics.ts";
 import { EventFileWriter } from "./observe/event_file.ts";
 import { EventRedactor } from "./observe/redact_event.ts";
 import { registerCatalogMetrics } from "./observe/catalog_metrics.ts";
+import { startTracing, tracingConfigFromEnv } from "./observe/tracing/mod.ts";
 import { serveOperator } from "./broker/operator.ts";
 import { EVENT_TAIL, projectGateway } from "./projections.ts";
 import { TokenService } from "./session/tokens.ts";
@@ -100,6 +101,10 @@ export async function startGateway(
   }
   const tokens = new TokenService({ signingKey, sessionMinutes: options.sessionMinutes });
   const metrics = new GatewayMetrics(log, upstreams);
+  const tracing = tracingConfigFromEnv(env, options.traceSubject);
+  if (!tracing.ok) throw new Error(tracing.error);
+  // Off (no endpoint): no tracer at all, and every hook in the data paths is skipped.
+  const tracer = tracing.config ? await startTracing(tracing.config, metrics, logger) : undefined;
   registerCatalogMetrics(metrics.registry, routing, explain);
   shared.instrument(metrics.registry);
   const policy = originPolicy(options);
@@ -123,6 +128,7 @@ export async function startGateway(
     storeStatus: shared.status,
     metrics,
     audit,
+    tracer,
     env,
     logger: logger.with({ component: "broker" }),
     options: {
@@ -195,6 +201,7 @@ export async function startGateway(
         logger,
         routing,
         sessions,
+        tracer,
       });
     } catch (e) {
       broker.close();
@@ -258,6 +265,8 @@ export async function startGateway(
       await shared.close();
       audit?.close();
       eventFile?.close();
+      // Spans of the calls that just ended are exported before the process goes.
+      await tracer?.shutdown();
       return { connectionsCut: remaining, tookMs: Date.now() - started };
     })();
 

@@ -5,14 +5,17 @@
 import type { ServerConfig } from "../config/schema.ts";
 import { backendSessionHeaders, gatewayRequestHeaders } from "../mcp/backend_headers.ts";
 import { initializeBackendSession, postToBackend } from "../mcp/backend_session.ts";
+import { applyTraceHeaders } from "../mcp/trace_context.ts";
 import type { BackendOpener } from "../session/backend_binder.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 
 /** Opens a backend session with the client's own declared capabilities, never more. */
-export const openDirect: BackendOpener = async (claims, server, client) => {
+export const openDirect: BackendOpener = async (claims, server, client, span) => {
+  const headers = gatewayRequestHeaders(server, client);
+  if (span) applyTraceHeaders(headers, span.carrier());
   const opened = await initializeBackendSession({
     url: server.url,
-    headers: gatewayRequestHeaders(server, client),
+    headers,
     protocolVersion: claims.protocolVersion,
     capabilities: claims.clientCapabilities,
   });

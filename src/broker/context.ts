@@ -7,6 +7,7 @@ import type { ExplainState } from "../observe/explain.ts";
 import type { Logger } from "../observe/log.ts";
 import type { EventRedactor } from "../observe/redact_event.ts";
 import type { GatewayMetrics } from "../observe/metrics.ts";
+import type { GatewayTracer } from "../observe/tracing/tracer.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { SessionMapState } from "../session/session_map.ts";
@@ -55,6 +56,8 @@ export interface BrokerContext {
   metrics: GatewayMetrics;
   /** One line per routed request; absent when the audit log is off. */
   audit?: AuditLog;
+  /** Spans for every message and backend request; absent when tracing is off (no OTLP endpoint). */
+  tracer?: GatewayTracer;
   /** Environment variables (`OAUTH_*` for the protected resource metadata), read per request. */
   env: (name: string) => string | undefined;
   /** Resource updates from backends, by their own URIs (the upstream managers'). */

@@ -35,6 +35,8 @@ import type { StatelessCalls } from "./stateless_calls.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { type Answer, answerOf, Relay, type RelayOptions } from "./relay.ts";
 import { type Bridge, crossingOf } from "./bridge/mod.ts";
+import type { CallTrace } from "../observe/tracing/call.ts";
+import { ATTR } from "../observe/tracing/attributes.ts";
 
 export interface ForwardDeps {
   binder: BackendBinder;
@@ -58,6 +60,8 @@ export interface ForwardOptions {
   onAnswer?: (status: number | "unavailable", seconds: number) => void;
   /** Called once with the call's outcome, when the client has its whole answer (audit). */
   onSettled?: (outcome: "ok" | "error" | "unavailable", error?: GatewayError) => void;
+  /** The call's trace, while tracing is on: a CLIENT span per request to the backend, context passed on. */
+  trace?: CallTrace;
 }
 
 /** The outcome a JSON answer reports. */
@@ -149,6 +153,7 @@ export async function forward(
   const crossing = crossingOf(admitted.era, wire);
   const params = crossing === "hold-call" ? paramsOf(out.body) : undefined;
   const subject = subjectKey(admitted.identity) ?? "";
+  if (crossing) options.trace?.set(ATTR.CROSSING, crossing);
   if (typeof params?.requestState === "string") {
     // A retry of a call the gateway holds for this 2026 client: it goes to that call, never to the backend.
     try {
@@ -201,6 +206,7 @@ export async function forward(
   /** A JSON answer, as it always was. */
   const plain = async (text: string) => {
     endCall();
+    options.trace?.answered(text);
     options.onSettled?.(res.ok ? jsonAnswer(text) : "error");
     if (!relayOptions.rewriteResult || !res.ok) return new Response(text, { status, headers });
     return new Response(await relay.rewrite(text), { status, headers });
@@ -225,6 +231,7 @@ export async function forward(
         relay,
         finish,
         settle,
+        trace: options.trace,
       },
       res,
       plain,
@@ -247,6 +254,9 @@ export async function forward(
         abort: () => bridgeAbort?.abort(),
         finish,
         settle,
+        trace: options.trace,
+        // The backend call may outlive this request (held for the client's retry): the held call ends it.
+        backendSpan: options.trace?.detachBackend(),
       },
       res,
       plain,
@@ -290,8 +300,8 @@ async function send(
     if (wire === "session") {
       try {
         binding = session
-          ? await deps.binder.acquire(session.claims, server, rawId, header)
-          : await deps.binder.acquireHeld(owner!, server, rawId, header);
+          ? await deps.binder.acquire(session.claims, server, rawId, header, options.trace)
+          : await deps.binder.acquireHeld(owner!, server, rawId, header, options.trace);
       } catch (e) {
         const error = e instanceof GatewayError
           ? e
@@ -315,6 +325,16 @@ async function send(
       };
       request = statelessRequest(server, out, client);
     }
+    // The backend continues the trace under the gateway's CLIENT span (a 2026 backend reads it from `_meta`).
+    const backendCall = options.trace?.backend({
+      method: out.method,
+      name: out.name,
+      server,
+      rawId: how.backendId ?? rawId,
+      sessionId: binding?.id || undefined,
+      protocolVersion: binding?.protocolVersion ?? MODERN_PROTOCOL_VERSION,
+    });
+    if (backendCall) request = backendCall.apply(request, wire === "stateless");
     // A 2025 client's calls are recorded so its cancellation and answers find them; a 2026 client cancels
     // by closing its stream.
     const route = {
@@ -345,6 +365,7 @@ async function send(
     }
     if (binding?.id && attempt === 0 && await lostSession(res)) {
       endCall();
+      backendCall?.end({ type: String(res.status), message: "the backend no longer knows the session" });
       if (session) {
         deps.binder.invalidate(session.claims.id, server.name, binding, `backend answered ${res.status}`);
       } else await deps.binder.releaseHeld(owner!, server.name, binding);

@@ -23,6 +23,8 @@ import type { NotificationHub } from "./notifications.ts";
 import { forwardRouted } from "./routed.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 import { forwardTask } from "./tasks.ts";
+import type { CallTrace } from "../observe/tracing/call.ts";
+import { ATTR } from "../observe/tracing/attributes.ts";
 
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
@@ -41,6 +43,7 @@ export function createMcpEndpoint(
   subscriptions: Subscriptions,
 ): McpEndpoint {
   async function post(req: Request): Promise<Response> {
+    const startedAt = ctx.tracer ? performance.now() : 0;
     const typeProblem = contentTypeProblem(req.headers.get("content-type"));
     if (typeProblem) {
       await req.body?.cancel();
@@ -61,29 +64,48 @@ export function createMcpEndpoint(
     const { message } = parsed;
     const method = message.kind === "response" ? "(response)" : message.method;
     let status = 200;
+    // A request or notification is an MCP operation the gateway serves (a client's answer is not).
+    const trace = ctx.tracer && message.kind !== "response"
+      ? ctx.tracer.serve({
+        method: message.method,
+        params: message.params,
+        rawId: message.kind === "request" ? message.rawId : undefined,
+        header: (name) => req.headers.get(name),
+        startedAt,
+      })
+      : undefined;
     try {
       const request = classifyInbound((name) => req.headers.get(name), parsed);
       ctx.metrics.eraRequests.inc({ era: request.era });
-      const res = await dispatch(req, request);
+      trace?.set(ATTR.ERA, request.era);
+      const res = await dispatch(req, request, trace);
       status = res.status;
       return res;
     } catch (e) {
       status = e instanceof GatewayError ? e.status : 500;
+      trace?.end("error", e instanceof GatewayError ? e : { type: "500", message: "Internal error" });
       throw e;
     } finally {
       ctx.metrics.requests.inc({ method: metricMethod(method), status });
+      // Forwarded calls end when their answer has streamed to the client; everything else ends here.
+      if (trace && !trace.settlesLater) {
+        if (status < 400) trace.end("ok");
+        else trace.end("error", { type: String(status) });
+      }
     }
   }
 
-  async function dispatch(req: Request, request: NormalizedRequest): Promise<Response> {
+  async function dispatch(req: Request, request: NormalizedRequest, trace?: CallTrace): Promise<Response> {
     const { message, text, era } = request;
     const rawId = message.kind === "request" ? message.rawId : "null";
     const route = message.kind === "request" ? methodRoute(message.method, era) : undefined;
     if (route?.answer === "lifecycle" && message.kind === "request") {
       const { identity } = await ctx.admission.identify(inbound(req, rawId));
+      trace?.identified(identity);
       return handleInitialize(ctx, message.params, rawId, identity);
     }
     const admitted = await ctx.admission.admit(inbound(req, rawId), request);
+    trace?.admitted(admitted);
     if (message.kind !== "request") {
       // A 2026 notification concerns no session and no call (a 2026 client cancels by closing its stream).
       if (admitted.era === "2026") return new Response(null, { status: 202 });
@@ -94,9 +116,9 @@ export function createMcpEndpoint(
       case "list":
         return handleList(ctx, route, params, rawId, admitted);
       case "backend":
-        return forwardRouted(ctx, deps, req, admitted, method, params, text, rawId);
+        return forwardRouted(ctx, deps, req, admitted, method, params, text, rawId, trace);
       case "task":
-        return forwardTask(ctx, deps, req, admitted, method, params, text, rawId);
+        return forwardTask(ctx, deps, req, admitted, method, params, text, rawId, trace);
       case "discover":
         return handleDiscover(ctx, rawId);
       case "listen":

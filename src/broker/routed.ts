@@ -15,6 +15,7 @@ import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.
 import type { BrokerContext } from "./context.ts";
 import { forward, type ForwardDeps, type ForwardOptions } from "./forward.ts";
 import { Relay } from "./relay.ts";
+import type { CallTrace } from "../observe/tracing/call.ts";
 
 /** `contents[].uri` of a `resources/read` result, back to the URIs the client knows. */
 function servedContents(prefix: string) {
@@ -38,11 +39,14 @@ export async function forwardRouted(
   params: Record<string, unknown> | undefined,
   text: string,
   rawId: string,
+  trace?: CallTrace,
 ): Promise<Response> {
   const session = admitted.session;
   const startedAt = performance.now();
+  // The trace ends with the audit line, once the client has its whole answer.
+  if (trace) trace.settlesLater = true;
   // One audit line per routed request, written once its outcome is known.
-  const audit = (outcome: AuditOutcome, decision?: RoutingDecision, error?: GatewayError) =>
+  const audit = (outcome: AuditOutcome, decision?: RoutingDecision, error?: GatewayError) => {
     ctx.audit?.record({
       path: "broker",
       identity: admitted.identity,
@@ -53,17 +57,22 @@ export async function forwardRouted(
       outcome,
       startedAt,
       rpcId: rpcIdFromRaw(rawId),
-      traceId: traceIdFrom(req.headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+      traceId: trace?.traceId ??
+        traceIdFrom(req.headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
       requestId: requestIdFrom(req.headers),
       error: error && { code: error.code, message: error.message },
       arguments: params?.arguments,
     });
+    trace?.end(outcome, error);
+  };
   let decision: RoutingDecision | undefined;
+  trace?.routing();
   try {
     decision = decideRoute(ctx.upstreams.state, ctx.routing.state.view, method, params, text, rawId);
     const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, admitted.identity);
     authorizeDecision(decision, admitted.identity, virtual, rawId);
   } catch (e) {
+    trace?.routed(decision, e instanceof GatewayError ? e : undefined);
     if (e instanceof GatewayError) {
       const outcome = e.details.denied
         ? "denied"
@@ -77,7 +86,8 @@ export async function forwardRouted(
   const routed = decision;
   const upstream = ctx.upstreams.state.servers.get(routed.server)!;
   const server = upstream.config;
-  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, routed, error) };
+  trace?.routed(routed, undefined, { wire: backendWire(upstream, admitted.era) });
+  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, routed, error), trace };
   if (method === "resources/read") {
     options.rewriteResult = servedContents(server.toolPrefix);
     // A read the caller's policy narrows must not be served to others from a shared cache.

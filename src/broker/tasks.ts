@@ -10,6 +10,7 @@ import { GatewayError } from "../mcp/errors.ts";
 import { TASKS_EXTENSION } from "../mcp/protocol.ts";
 import type { BrokerContext } from "./context.ts";
 import { forward, type ForwardDeps } from "./forward.ts";
+import type { CallTrace } from "../observe/tracing/call.ts";
 
 export { TASKS_EXTENSION };
 
@@ -22,6 +23,7 @@ export async function forwardTask(
   params: Record<string, unknown> | undefined,
   text: string,
   rawId: string,
+  trace?: CallTrace,
 ): Promise<Response> {
   // The extension is negotiated per request: without it the task methods do not exist for this client.
   if (!admitted.envelope.capabilities.extensions?.[TASKS_EXTENSION]) {
@@ -48,5 +50,10 @@ export async function forwardTask(
     });
   }
   const target = { server: upstream.config, backend: upstream, out: { method, body: text, name: taskId } };
-  return await forward(ctx, deps, req, admitted, target, rawId);
+  if (!trace) return await forward(ctx, deps, req, admitted, target, rawId);
+  trace.settlesLater = true;
+  return await forward(ctx, deps, req, admitted, target, rawId, {
+    trace,
+    onSettled: (outcome, error) => trace.end(outcome, error),
+  });
 }

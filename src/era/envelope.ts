@@ -92,7 +92,7 @@ export function withoutEnvelope(text: string): string {
  * Rewrites `params._meta` of a JSON-RPC request text: `change` gets the current `_meta` (undefined when
  * absent) and returns the new one (the same object: nothing changes; undefined: stays absent).
  */
-function spliceMeta(
+export function spliceMeta(
   text: string,
   change: (meta: Record<string, unknown> | undefined) => Record<string, unknown> | undefined,
 ): string {

@@ -6,6 +6,18 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
 
+/** The conventions' explicit bucket boundaries for both operation histograms (seconds). */
+const OPERATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+/** The conventions' attributes as labels (names Prometheus-translated); bounded: see `observe/tracing/`. */
+const OPERATION_LABELS = [
+  "mcp_method_name",
+  "gen_ai_tool_name",
+  "gen_ai_prompt_name",
+  "mcp_protocol_version",
+  "error_type",
+  "network_transport",
+];
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -31,6 +43,29 @@ export class GatewayMetrics {
     help: "Time to the backend's response headers for forwarded tools/call.",
     labelNames: ["server"],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  /**
+   * The OpenTelemetry MCP conventions' `mcp.server.operation.duration` (Prometheus names: dots become
+   * underscores, the unit a suffix), recorded while tracing is on (`observe/tracing/`).
+   */
+  readonly mcpServerOperation = new Histogram({
+    name: "mcp_server_operation_duration_seconds",
+    help:
+      "MCP request or notification duration as observed on the receiver (the gateway serving a client), from " +
+      "the time it was received until the result or ack was sent. Recorded while tracing is on.",
+    labelNames: OPERATION_LABELS,
+    buckets: OPERATION_BUCKETS,
+    registers: [this.registry],
+  });
+  /** The conventions' `mcp.client.operation.duration`: the gateway as the MCP client of a backend. */
+  readonly mcpClientOperation = new Histogram({
+    name: "mcp_client_operation_duration_seconds",
+    help:
+      "MCP request duration as observed on the sender (the gateway calling a backend), from the time it was " +
+      "sent until the response was received. Recorded while tracing is on.",
+    labelNames: [...OPERATION_LABELS, "server_address", "server_port"],
+    buckets: OPERATION_BUCKETS,
     registers: [this.registry],
   });
   readonly events = new Counter({

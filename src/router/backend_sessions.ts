@@ -7,6 +7,8 @@
  */
 import { gatewayRequestHeaders, HAIRPIN_HOST_HEADER, HAIRPIN_TOKEN_HEADER } from "../mcp/backend_headers.ts";
 import { initializeBackendSession } from "../mcp/backend_session.ts";
+import { applyTraceHeaders } from "../mcp/trace_context.ts";
+import { ATTR } from "../observe/tracing/attributes.ts";
 import { addressOf } from "../routing/routing_table.ts";
 import type { BackendOpener } from "../session/backend_binder.ts";
 import type { TokenService } from "../session/tokens.ts";
@@ -21,9 +23,13 @@ export interface HairpinOptions {
 }
 
 export function openThroughEnvoy(options: HairpinOptions): BackendOpener {
-  return async (claims, server, client) => {
+  return async (claims, server, client, span) => {
     const target = addressOf(server);
     const headers = gatewayRequestHeaders(server, client, "envoy");
+    if (span) {
+      span.set(ATTR.BACKEND_SESSION, "hairpin");
+      applyTraceHeaders(headers, span.carrier());
+    }
     headers[HAIRPIN_HOST_HEADER] = target.hostname;
     headers[HAIRPIN_TOKEN_HEADER] = await options.tokens.mintHairpin(target.hostname);
     const session = await initializeBackendSession({

@@ -7,6 +7,8 @@ import type { AuditLog, AuditRecord } from "../identity/audit.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Era } from "../mcp/protocol.ts";
 import type { Logger } from "../observe/log.ts";
+import type { DecisionTrace } from "../observe/tracing/decision.ts";
+import type { GatewayTracer } from "../observe/tracing/tracer.ts";
 import type { RoutingState } from "../routing/routing_table.ts";
 import type { UpstreamsState } from "../routing/upstreams.ts";
 import type { BackendBinder } from "../session/backend_binder.ts";
@@ -29,6 +31,8 @@ export interface RouterContext {
   tokens: { verifyHairpin(token: string, host: string): Promise<boolean> };
   /** One line per routed request; absent when the audit log is off. */
   audit?: AuditLog;
+  /** A span per decision; absent when tracing is off. */
+  tracer?: GatewayTracer;
 }
 
 /**
@@ -59,6 +63,8 @@ export interface StreamState {
   routed?: { session: string; server: string; backendSession: string };
   /** A routed call's audit record, completed with its outcome when the response status arrives. */
   audit?: Omit<AuditRecord, "outcome">;
+  /** The decision's span, while tracing is on. */
+  trace?: DecisionTrace;
 }
 
 /** Headers only the router may set: a client sending them could steer policies. */

@@ -45,6 +45,7 @@ export async function acceptHairpin(
     }
   }
   state.method = method;
+  state.trace?.decided({ route: "hairpin", server });
   const set: Record<string, string> = { ":authority": host, "x-mcp-method": method };
   if (server) set["x-mcp-servername"] = server;
   return requestBodyReply({ set, clearRouteCache: true }, { method, servername: server, hostname: host });

@@ -6,6 +6,7 @@ import type { Admission } from "../admission/admit.ts";
 import type { AuditLog } from "../identity/audit.ts";
 import type { EventLog, ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
+import type { GatewayTracer } from "../observe/tracing/tracer.ts";
 import { BackendBinder } from "../session/backend_binder.ts";
 import type { SessionMapState } from "../session/session_map.ts";
 import type { SessionStore } from "../session/store.ts";
@@ -41,6 +42,8 @@ export interface RouterOptions {
   routing: RoutingView;
   /** `log.project(sessionMapProjection)`. */
   sessions: ProjectionView<SessionMapState>;
+  /** The gateway's tracer, while tracing is on: a span per decision. */
+  tracer?: GatewayTracer;
 }
 
 export interface RunningRouter {
@@ -70,6 +73,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     logger,
     store: o.store,
     audit: o.audit,
+    tracer: o.tracer,
     binder: new BackendBinder(
       o.log,
       o.sessions,

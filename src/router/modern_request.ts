@@ -15,6 +15,7 @@ import { encodeHeaderValue, MCP_NAME_HEADER, nameSource } from "../era/headers.t
 import { envoyBackendMutation } from "../mcp/backend_headers.ts";
 import { backendWire } from "../mcp/backend_wire.ts";
 import { TASKS_EXTENSION } from "../mcp/protocol.ts";
+import { withTraceMeta } from "../mcp/trace_context.ts";
 import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
 import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
 import { addressOf } from "../routing/routing_table.ts";
@@ -48,10 +49,12 @@ export async function handleModernRequest(
     name: typeof params?.name === "string" ? params.name : null,
     startedAt: performance.now(),
     rpcId: rpcIdFromRaw(rawId),
-    traceId: traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+    traceId: state.trace?.traceId ??
+      traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
     requestId: requestIdFrom(headers),
     arguments: params?.arguments,
   };
+  state.trace?.decided({ route: "broker", protocolVersion: request.envelope?.protocolVersion, identity });
   const { base, view } = ctx.routing.state;
   let decision: RoutingDecision | undefined;
   try {
@@ -76,14 +79,17 @@ export async function handleModernRequest(
   // Envoy carries the answer: the outcome is recorded when its status arrives (response-headers phase, asked
   // for only while there is an audit log to write it to).
   if (ctx.audit) state.audit = { ...audit, name: decision.target.served, server: decision.server };
+  state.trace?.decided({ route: "backend", server: decision.server, target: decision.target });
   const server = upstream.config;
   const target = addressOf(server);
   const { set, remove } = envoyBackendMutation(server, (name) => headers.has(name));
   set[":authority"] = target.hostname;
   set[":path"] = target.path;
   if (nameSource(method) !== undefined) set[MCP_NAME_HEADER] = encodeHeaderValue(decision.target.upstream);
-  const renamed = decision.body !== request.text;
-  if (renamed) set["content-length"] = String(new TextEncoder().encode(decision.body).length);
+  // A 2026 backend reads the trace context from `_meta` first: the router's span goes there too.
+  const body = state.trace ? withTraceMeta(decision.body, state.trace.carrier(), true) : decision.body;
+  const renamed = body !== request.text;
+  if (renamed) set["content-length"] = String(new TextEncoder().encode(body).length);
   // 2026 has no sessions: a session id the client sent anyway (a gateway token) stays here.
   if (headers.has("mcp-session-id")) remove.push("mcp-session-id");
   const targetHeader = TARGET_HEADER[decision.target.kind];
@@ -94,7 +100,7 @@ export async function handleModernRequest(
     [targetHeader]: decision.target.upstream,
   });
   if (decision.annotationHints) set["x-mcp-annotation-hints"] = decision.annotationHints;
-  return requestBodyReply({ set, remove, body: renamed ? decision.body : undefined, clearRouteCache: true }, {
+  return requestBodyReply({ set, remove, body: renamed ? body : undefined, clearRouteCache: true }, {
     method,
     [targetHeader.slice("x-mcp-".length)]: decision.target.upstream,
     servedname: decision.target.served,

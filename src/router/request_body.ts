@@ -53,6 +53,14 @@ export function handleRequestBody(
     throw e;
   }
   const m = parsed.message;
+  // The decision's span starts here, under the trace context of the message's `_meta` if it has one.
+  state.trace?.decided({
+    method: m.kind === "response" ? undefined : m.method,
+    params: m.kind === "response" ? undefined : m.params,
+    rawId: m.kind === "request" ? m.rawId : undefined,
+    era: state.era,
+    route: isHairpin(state) ? "hairpin" : "broker",
+  });
   if (isHairpin(state)) return acceptHairpin(ctx, state, m);
   // A message no era may serve (the 2026 ladder's refusals) goes to the broker, which refuses it with the
   // same error it gives on its own path.

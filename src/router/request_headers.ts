@@ -19,6 +19,7 @@ export function handleRequestHeaders(
 ): ProcessingResponse {
   const headers = headerRecord(message.headers);
   state.requestHeaders = headers;
+  if (ctx.tracer) state.trace = ctx.tracer.decide(headers);
   const plan = planRequest(ctx, headers, !!message.end_of_stream);
   state.era = plan.era;
   state.phases = plan.phases;
@@ -31,6 +32,7 @@ export function handleRequestHeaders(
     set["x-mcp-era"] = "2026";
     if (plan.method !== undefined) set["x-mcp-method"] = plan.method;
     facts = { method: plan.method, servername: BROKER_SERVER_NAME, era: "2026" };
+    state.trace?.decided({ method: plan.method, era: "2026", route: "broker" });
   }
   return requestHeadersReply({
     set,

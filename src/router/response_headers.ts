@@ -16,6 +16,7 @@ export function handleResponseHeaders(
 ): ProcessingResponse {
   const status = headerRecord(message.headers).get(":status");
   const routed = state.routed;
+  if (status) state.trace?.status(Number(status));
   if (state.audit) {
     // Envoy carries the body: the status is all the router sees of the outcome.
     ctx.audit?.record({ ...state.audit, outcome: status?.startsWith("2") ? "ok" : "error" });

@@ -15,6 +15,7 @@ import { BackendInitError } from "../mcp/backend_session.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
 import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
+import { withTraceMeta } from "../mcp/trace_context.ts";
 import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
 import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
 import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
@@ -119,10 +120,17 @@ export async function handleRoutedRequest(
     name: typeof params?.name === "string" ? params.name : null,
     startedAt: performance.now(),
     rpcId: rpcIdFromRaw(rawId),
-    traceId: traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+    traceId: state.trace?.traceId ??
+      traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
     requestId: requestIdFrom(headers),
     arguments: params?.arguments,
   };
+  state.trace?.decided({
+    route: "broker",
+    sessionId: claims.id,
+    protocolVersion: claims.protocolVersion,
+    identity,
+  });
   let decision: RoutingDecision | undefined;
   try {
     const { base, view } = ctx.routing.state;
@@ -145,12 +153,13 @@ export async function handleRoutedRequest(
   if (backendWire(upstream, "2025") === "stateless") return toBroker(state, message, "2025");
   audit.name = decision.target.served;
   audit.server = decision.server;
+  state.trace?.decided({ route: "backend", server: decision.server, target: decision.target });
   const server = upstream.config;
   let binding = backendSessionOf(ctx.sessions.state, claims.id, decision.server);
   if (binding === undefined) {
     const client = state.requestHeaders ?? new Map<string, string>();
     try {
-      binding = await ctx.binder.acquire(claims, server, rawId, (name) => client.get(name));
+      binding = await ctx.binder.acquire(claims, server, rawId, (name) => client.get(name), state.trace);
     } catch (e) {
       ctx.logger.warn("backend session failed", { server: decision.server, error: e });
       const error = bindFailure(e, decision.server, rawId);
@@ -167,7 +176,9 @@ export async function handleRoutedRequest(
   state.routed = { session: claims.id, server: decision.server, backendSession: binding.id };
   // Envoy carries the answer; the end of a call is not seen here, so its route lives out its time to live.
   await ctx.store.beginCall(claims.id, rawId, callRoute(decision.server, binding));
-  const { set, remove } = backendMutation(state, server, binding, decision.body);
+  // A trace context in the body's `_meta` (the client's) becomes the router's, as in the headers.
+  const body = state.trace ? withTraceMeta(decision.body, state.trace.carrier(), false) : decision.body;
+  const { set, remove } = backendMutation(state, server, binding, body);
   const targetHeader = TARGET_HEADER[decision.target.kind];
   Object.assign(set, {
     "x-mcp-method": method,
@@ -176,7 +187,7 @@ export async function handleRoutedRequest(
     [targetHeader]: decision.target.upstream,
   });
   if (decision.annotationHints) set["x-mcp-annotation-hints"] = decision.annotationHints;
-  return requestBodyReply({ set, remove, body: decision.body, clearRouteCache: true }, {
+  return requestBodyReply({ set, remove, body, clearRouteCache: true }, {
     method,
     [targetHeader.slice("x-mcp-".length)]: decision.target.upstream,
     servedname: decision.target.served,
@@ -223,6 +234,7 @@ export async function routeFollowUp(
   const server = ctx.routing.state.base.servers.get(call.server)?.config;
   if (!bound || bound.id !== call.backendSession || !server) return undefined; // that backend session is gone
   state.routed = { session, server: call.server, backendSession: bound.id };
+  state.trace?.decided({ route: "follow-up", server: call.server, sessionId: session });
   const { set, remove } = backendMutation(state, server, bound);
   Object.assign(set, { "x-mcp-method": method, "x-mcp-servername": call.server, "x-mcp-era": "2025" });
   return requestBodyReply({ set, remove, clearRouteCache: true }, {

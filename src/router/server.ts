@@ -18,6 +18,7 @@ import { handleRequestBody } from "./request_body.ts";
 import { handleRequestHeaders } from "./request_headers.ts";
 import { handleResponseHeaders } from "./response_headers.ts";
 import { ALL_PHASES } from "./phases.ts";
+import { traceReply } from "./tracing.ts";
 
 /** Decides one message. Exported for tests that drive the phases without gRPC. */
 export async function processMessage(
@@ -53,6 +54,7 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
   let chain = Promise.resolve();
   let closed = false;
   const finish = () => {
+    state.trace?.end();
     if (closed) return;
     closed = true;
     call.end();
@@ -61,6 +63,7 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
   const unanswered = () => {
     if (state.audit) ctx.audit?.record({ ...state.audit, outcome: "error" });
     state.audit = undefined;
+    state.trace?.end();
   };
   call.on("data", (request: ProcessingRequest) => {
     chain = chain.then(async () => {
@@ -72,6 +75,7 @@ function handleStream(ctx: RouterContext, call: ProcessStream) {
         ctx.logger.error("ext_proc message failed", { error: e });
         reply = errorReply(new GatewayError("internal", "Internal error"));
       }
+      if (state.trace) traceReply(state, reply);
       if (closed || call.cancelled) return;
       call.write(reply);
       if (isLastReply(state, reply)) finish();

@@ -10,6 +10,7 @@ import { requestBodyReply } from "./replies.ts";
 
 export function toBroker(state: StreamState, message: JsonRpcMessage, era: Era): ProcessingResponse {
   const set: Record<string, string> = { "x-mcp-servername": BROKER_SERVER_NAME, "x-mcp-era": era };
+  state.trace?.decided({ route: "broker", era, server: BROKER_SERVER_NAME });
   if (message.kind !== "response") {
     state.method = message.method;
     set["x-mcp-method"] = message.method;

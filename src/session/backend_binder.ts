@@ -22,19 +22,57 @@ import { closeBackendSession, postToBackend } from "../mcp/backend_session.ts";
 import type { ClientCapabilities } from "../mcp/client_capabilities.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { LATEST_PROTOCOL_VERSION } from "../mcp/protocol.ts";
+import { ATTR } from "../observe/tracing/attributes.ts";
+import type { OpenSpan, SpanParent } from "../observe/tracing/tracer.ts";
 import { type BackendBinding, backendSessionOf, isClosed, type SessionMapState } from "./session_map.ts";
 import { HELD_SESSION_TTL_MS, type SessionStore } from "./store.ts";
 import type { SessionClaims } from "./tokens.ts";
 
 /**
  * How a data path opens a backend session. `client` is the request that needs it: its trace context (and,
- * opted in, its token).
+ * opted in, its token). `span`, while tracing is on, is the `initialize` CLIENT span: its context replaces
+ * the client's on the requests the opener sends.
  */
 export type BackendOpener = (
   claims: SessionClaims,
   server: ServerConfig,
   client?: HeaderLookup,
+  span?: OpenSpan,
 ) => Promise<BackendBinding>;
+
+/** `initialize` as a CLIENT span of `parent` around `open` (the conventions' span for a session handshake). */
+async function traced(
+  parent: SpanParent,
+  server: ServerConfig,
+  kind: "session" | "held",
+  open: (span: OpenSpan) => Promise<BackendBinding>,
+): Promise<BackendBinding> {
+  let address: URL | undefined;
+  try {
+    address = new URL(server.url);
+  } catch { /* validated by the config schema */ }
+  const span = parent.tracer.child(parent, "initialize", "client", {
+    [ATTR.MCP_METHOD_NAME]: "initialize",
+    [ATTR.SERVER]: server.name,
+    [ATTR.BACKEND_SESSION]: kind,
+    [ATTR.NETWORK_TRANSPORT]: "tcp",
+    [ATTR.NETWORK_PROTOCOL_NAME]: "http",
+    ...(address
+      ? { [ATTR.SERVER_ADDRESS]: address.hostname, [ATTR.SERVER_PORT]: Number(address.port) || 80 }
+      : {}),
+  });
+  try {
+    const binding = await open(span);
+    span.set(ATTR.MCP_SESSION_ID, binding.id || undefined);
+    span.set(ATTR.MCP_PROTOCOL_VERSION, binding.protocolVersion);
+    span.end();
+    return binding;
+  } catch (e) {
+    const status = (e as { status?: unknown }).status;
+    span.end({ type: typeof status === "number" ? String(status) : "_OTHER", message: (e as Error).message });
+    throw e;
+  }
+}
 
 /** Posts one message on a backend session, straight to the server (best effort). */
 function post(server: ServerConfig, binding: BackendBinding, body: string): Promise<number> {
@@ -75,12 +113,16 @@ export class BackendBinder {
     private readonly opener: BackendOpener,
   ) {}
 
-  /** The bound backend session, opening one if there is none yet. `rawId` is for the error's id. */
+  /**
+   * The bound backend session, opening one if there is none yet. `rawId` is for the error's id; `parent`,
+   * while tracing is on, is the span an `initialize` span is a child of.
+   */
   acquire(
     claims: SessionClaims,
     server: ServerConfig,
     rawId = "null",
     client?: HeaderLookup,
+    parent?: SpanParent,
   ): Promise<BackendBinding> {
     const bound = backendSessionOf(this.sessions.state, claims.id, server.name);
     if (bound) return Promise.resolve(bound);
@@ -88,7 +130,7 @@ export class BackendBinder {
     const key = `${claims.id}\0${server.name}`;
     let pending = this.#pending.get(key);
     if (!pending) {
-      pending = this.#open(claims, server, client).finally(() => this.#pending.delete(key));
+      pending = this.#open(claims, server, client, parent).finally(() => this.#pending.delete(key));
       this.#pending.set(key, pending);
     }
     return pending.catch((e) => {
@@ -105,6 +147,7 @@ export class BackendBinder {
     server: ServerConfig,
     rawId = "null",
     client?: HeaderLookup,
+    parent?: SpanParent,
   ): Promise<BackendBinding> {
     const held = await this.store.heldSession(owner.key, server.name);
     if (held) return held;
@@ -119,7 +162,9 @@ export class BackendBinder {
           protocolVersion: LATEST_PROTOCOL_VERSION,
           clientCapabilities: capabilities,
         };
-        const binding = await this.opener(claims, server, client);
+        const binding = parent
+          ? await traced(parent, server, "held", (span) => this.opener(claims, server, client, span))
+          : await this.opener(claims, server, client);
         await this.store.holdSession(owner.key, server.name, binding, HELD_SESSION_TTL_MS);
         return binding;
       })().finally(() => this.#pending.delete(key));
@@ -135,11 +180,19 @@ export class BackendBinder {
     return this.store.releaseSession(owner.key, server, binding.id);
   }
 
-  async #open(claims: SessionClaims, server: ServerConfig, client?: HeaderLookup): Promise<BackendBinding> {
+  async #open(
+    claims: SessionClaims,
+    server: ServerConfig,
+    client?: HeaderLookup,
+    parent?: SpanParent,
+  ): Promise<BackendBinding> {
     const bound = await this.store.bindOnce(
       claims.id,
       server.name,
-      () => this.opener(claims, server, client),
+      () =>
+        parent
+          ? traced(parent, server, "session", (span) => this.opener(claims, server, client, span))
+          : this.opener(claims, server, client),
     );
     if ("closed" in bound) throw terminated();
     // Another process opened it and recorded it: its event reaches this log too.

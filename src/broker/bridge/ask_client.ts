@@ -18,6 +18,7 @@ import { type Answer, answerOf, type Relay } from "../relay.ts";
 import { type BridgeDeps, Cancelled, MAX_INPUT_ROUNDS, within } from "./deps.ts";
 import { type InputRequest, missingCapability, readInputRequests, toLegacyParams } from "./input_requests.ts";
 import { Outbox } from "./outbox.ts";
+import type { CallTrace } from "../../observe/tracing/call.ts";
 
 /** A `requestState`-only round (no questions: the backend sheds load) is retried after this pause (SDK's). */
 const STATE_ONLY_PAUSE_MS = 250;
@@ -42,6 +43,8 @@ export interface AskCall {
   finish(result: Record<string, unknown>): Promise<Record<string, unknown> | GatewayError>;
   /** The call is over (for the store, metrics and the audit line). */
   settle(outcome: Answer | "cut"): void;
+  /** The call's trace, while tracing is on: a span per round, a CLIENT span per retry. */
+  trace?: CallTrace;
 }
 
 function parse(text: string): Record<string, unknown> | undefined {
@@ -137,6 +140,8 @@ class AskRun {
           this.outbox.send(resultText(rawId, JSON.stringify(framed)));
           return framed.isError === true ? "error" : "ok";
         }
+        // This round's backend request is over: its answer asks for input.
+        this.call.trace?.backendDone();
         if (round >= MAX_INPUT_ROUNDS) {
           return this.#fail(
             new GatewayError(
@@ -147,12 +152,12 @@ class AskRun {
             ),
           );
         }
-        const responses = await this.#ask(result);
+        const responses = await this.#ask(result, round + 1);
         if (responses instanceof GatewayError) return this.#fail(responses);
         if (responses === undefined) {
           await new Promise((resolve) => setTimeout(resolve, STATE_ONLY_PAUSE_MS));
         }
-        const retry = await this.#retry(responses, result.requestState);
+        const retry = await this.#retry(responses, result.requestState, round + 1);
         if (retry instanceof GatewayError) return this.#fail(retry);
         messages = answerMessages(retry);
       }
@@ -177,8 +182,11 @@ class AskRun {
    * Asks the client every input request of `result` and waits for all its answers: the `inputResponses` of
    * the retry, undefined when nothing was asked, or the error that ends the call.
    */
-  async #ask(result: Record<string, unknown>): Promise<Record<string, unknown> | GatewayError | undefined> {
-    const { rawId, server, session } = this.call;
+  async #ask(
+    result: Record<string, unknown>,
+    round: number,
+  ): Promise<Record<string, unknown> | GatewayError | undefined> {
+    const { rawId, server } = this.call;
     let requests: Map<string, InputRequest>;
     try {
       requests = readInputRequests(result.inputRequests);
@@ -193,6 +201,24 @@ class AskRun {
       );
     }
     if (requests.size === 0) return undefined;
+    const span = this.call.trace?.inputRound(round, [...requests.values()].map((r) => r.method));
+    try {
+      const asked = await this.#askAll(requests);
+      span?.end(
+        asked instanceof GatewayError ? { type: String(asked.code), message: asked.message } : undefined,
+      );
+      return asked;
+    } catch (e) {
+      span?.end(
+        e instanceof GatewayError ? { type: String(e.code), message: e.message } : { type: "cancelled" },
+      );
+      throw e;
+    }
+  }
+
+  /** Asks the client every request of one round; its answers, or the error that ends the call. */
+  async #askAll(requests: Map<string, InputRequest>): Promise<Record<string, unknown> | GatewayError> {
+    const { rawId, server, session } = this.call;
     for (const request of requests.values()) {
       const missing = missingCapability(session.clientCapabilities, request);
       if (missing) {
@@ -267,17 +293,38 @@ class AskRun {
   async #retry(
     responses: Record<string, unknown> | undefined,
     requestState: unknown,
+    round: number,
   ): Promise<Response | GatewayError> {
     const { request, server, rawId } = this.call;
     const members: Record<string, string> = {};
     if (responses) members.inputResponses = JSON.stringify(responses);
     if (requestState !== undefined) members.requestState = JSON.stringify(requestState);
-    const body = withMembers(replaceId(request.body, JSON.stringify(`mcpgw-${crypto.randomUUID()}`)), [
-      "params",
-    ], members);
+    const id = JSON.stringify(`mcpgw-${crypto.randomUUID()}`);
+    let sent = {
+      headers: request.headers,
+      body: withMembers(replaceId(request.body, id), ["params"], members),
+    };
+    const trace = this.call.trace;
+    if (trace) {
+      const body = parse(request.body);
+      const params = body?.params as Record<string, unknown> | undefined;
+      sent = trace.backend({
+        method: String(body?.method ?? ""),
+        name: typeof params?.name === "string" ? params.name : undefined,
+        server,
+        rawId: id,
+        protocolVersion: MODERN_PROTOCOL_VERSION,
+        round,
+      }).apply(sent, true);
+    }
     let res: Response;
     try {
-      res = await fetch(server.url, { method: "POST", headers: request.headers, body, signal: this.signal });
+      res = await fetch(server.url, {
+        method: "POST",
+        headers: sent.headers,
+        body: sent.body,
+        signal: this.signal,
+      });
     } catch (e) {
       if (this.signal.aborted) throw new Cancelled("cancelled");
       return new GatewayError(

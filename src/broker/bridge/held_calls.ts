@@ -33,6 +33,8 @@ import {
   toInputRequest,
 } from "./input_requests.ts";
 import { Outbox } from "./outbox.ts";
+import type { BackendCall, CallTrace } from "../../observe/tracing/call.ts";
+import type { OpenSpan } from "../../observe/tracing/tracer.ts";
 
 /**
  * Requests a backend sends within this long of each other are asked in one `input_required` (a server
@@ -65,6 +67,10 @@ export interface HoldCall {
   finish(result: Record<string, unknown>): Promise<Record<string, unknown> | GatewayError>;
   /** The first HTTP answer is over. */
   settle(outcome: Answer | "cut"): void;
+  /** The first request's trace, while tracing is on: the rounds' spans are its children. */
+  trace?: CallTrace;
+  /** The CLIENT span of the backend call, ended when the backend's answer is (this call may outlive it). */
+  backendSpan?: BackendCall;
 }
 
 /** A retry of a held call, as a replica received it. */
@@ -360,6 +366,8 @@ class HeldCall {
   #closeBox: (() => void) | undefined;
   #recorded = false;
   #done = false;
+  /** The `input_required` round waiting for its retry, as a span (tracing on). */
+  #roundSpan: OpenSpan | undefined;
 
   constructor(
     private readonly deps: BridgeDeps,
@@ -417,17 +425,26 @@ class HeldCall {
 
   async #answer(text: string, message: Record<string, unknown>): Promise<void> {
     const result = message.result;
-    if (!isObject(result)) return this.#answerWith((rawId) => answerFor(text, message, rawId), "error");
+    if (!isObject(result)) {
+      const code = isObject(message.error) ? message.error.code : undefined;
+      return this.#answerWith((rawId) => answerFor(text, message, rawId), "error", String(code ?? "_OTHER"));
+    }
     const framed = await this.call.finish(result);
     if (framed instanceof GatewayError) {
-      return this.#answerWith((rawId) => framed.withId(rawId).body(), "error");
+      return this.#answerWith((rawId) => framed.withId(rawId).body(), "error", String(framed.code));
     }
     const json = JSON.stringify(framed);
-    this.#answerWith((rawId) => resultText(rawId, json), framed.isError === true ? "error" : "ok");
+    const isError = framed.isError === true;
+    this.#answerWith(
+      (rawId) => resultText(rawId, json),
+      isError ? "error" : "ok",
+      isError ? "tool_error" : "",
+    );
   }
 
   /** The backend answered the call: to the client listening now, else to the next retry. */
-  #answerWith(make: (rawId: string) => string, outcome: Answer): void {
+  #answerWith(make: (rawId: string) => string, outcome: Answer, errorType = "cut"): void {
+    this.call.backendSpan?.end(outcome === "error" ? { type: errorType } : undefined);
     this.#asked.clear();
     clearTimeout(this.#askTimer);
     const sink = this.#sink;
@@ -519,6 +536,7 @@ class HeldCall {
       inputRequests[key] = asked.request;
     }
     const { deps, call } = this;
+    this.#roundSpan = call.trace?.inputRound(round, Object.values(inputRequests).map((r) => r.method));
     const timeoutMs = deps.inputTimeoutMs;
     clearTimeout(this.#waitTimer);
     this.#waitTimer = setTimeout(() => this.#expire(), timeoutMs);
@@ -580,6 +598,8 @@ class HeldCall {
     }
     clearTimeout(this.#waitTimer);
     this.#sink = sink;
+    // The client answered this round (its retry reached the call).
+    this.#roundSpan?.end();
     const answers: Promise<unknown>[] = [];
     for (const [key, value] of Object.entries(claim.answers)) {
       const asked = this.#asked.get(key);
@@ -626,6 +646,9 @@ class HeldCall {
   #close(): void {
     if (this.#done) return;
     this.#done = true;
+    // Ended here only when nothing ended them before: the call was cancelled.
+    this.#roundSpan?.end({ type: "cancelled" });
+    this.call.backendSpan?.end({ type: "cancelled" });
     this.#asked.clear();
     clearTimeout(this.#askTimer);
     clearTimeout(this.#waitTimer);

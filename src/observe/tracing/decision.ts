@@ -1,0 +1,138 @@
+/**
+ * One request the router decides (one ext_proc stream), as a span. In the Envoy path the router is the only
+ * part of the gateway that sees a routed call, so its span stands for the gateway: kind SERVER (it serves
+ * Envoy's ext_proc request for that MCP request), named `{mcp.method.name} {target}` like the broker's, with
+ * the routing facts as attributes. It starts when the request headers arrive and is created once the router
+ * knows where the request goes (the body phase for most, so its parent can be the `_meta` trace context the
+ * MCP conventions prefer); it ends with the stream: at the response headers when the router asked for them
+ * (2025 calls, audited 2026 calls: `http.response.status_code`), otherwise at its last decision. The router
+ * then puts this span's context on the request Envoy sends on (`traceparent`, and `params._meta` for 2026
+ * backends), so the backend (or the broker) continues the trace as its child.
+ *
+ * Created only while tracing is on (`GatewayTracer.decide`).
+ */
+import type { Attributes, Context } from "@opentelemetry/api";
+import type { Identity } from "../../identity/identity.ts";
+import type { Era } from "../../mcp/protocol.ts";
+import { metaTraceContext, type TraceCarrier } from "../../mcp/trace_context.ts";
+import { ATTR, requestIdAttribute, spanName, targetOf } from "./attributes.ts";
+import { type GatewayTracer, OpenSpan, type SpanParent } from "./tracer.ts";
+
+/** Where the router sends a request. */
+export type RouteKind = "backend" | "broker" | "hairpin" | "follow-up" | "refused";
+
+/** What the router knows of a request when it decides it. */
+export interface DecisionFacts {
+  /** The JSON-RPC method (or, for a request without one, its HTTP method). */
+  method?: string;
+  params?: Record<string, unknown>;
+  rawId?: string;
+  era?: Era;
+  route: RouteKind;
+  server?: string;
+  target?: { kind: string; served: string; upstream: string };
+  /** The gateway session's id (never its token). */
+  sessionId?: string;
+  protocolVersion?: string;
+  identity?: Identity;
+}
+
+export class DecisionTrace implements SpanParent {
+  readonly #startedAt = performance.now();
+  #open: OpenSpan | undefined;
+  #status: number | undefined;
+
+  constructor(readonly tracer: GatewayTracer, private readonly headers: Map<string, string>) {}
+
+  /** The decision's span context (started by {@link decided}). */
+  get context(): Context {
+    return this.#span().context;
+  }
+
+  get started(): boolean {
+    return this.#open !== undefined;
+  }
+
+  /** Records the decision, starting the span the first time. Later calls add to it (a route changed). */
+  decided(facts: DecisionFacts): void {
+    const attributes: Attributes = { [ATTR.ROUTE]: facts.route };
+    if (facts.server) attributes[ATTR.SERVER] = facts.server;
+    if (facts.era) attributes[ATTR.ERA] = facts.era;
+    if (facts.sessionId) attributes[ATTR.MCP_SESSION_ID] = facts.sessionId;
+    if (facts.protocolVersion) attributes[ATTR.MCP_PROTOCOL_VERSION] = facts.protocolVersion;
+    if (facts.target) attributes[ATTR.SERVED_NAME] = facts.target.served;
+    if (facts.identity) this.tracer.subjectAttributes(facts.identity, attributes);
+    if (this.#open) {
+      this.#open.span.setAttributes(attributes);
+      return;
+    }
+    const method = facts.method ?? this.headers.get(":method") ?? "request";
+    const target = facts.method ? targetOf(facts.method, facts.params) : undefined;
+    if (facts.method) attributes[ATTR.MCP_METHOD_NAME] = facts.method;
+    attributes[ATTR.PATH] = "envoy";
+    attributes[ATTR.NETWORK_TRANSPORT] = "tcp";
+    attributes[ATTR.NETWORK_PROTOCOL_NAME] = "http";
+    const id = requestIdAttribute(facts.rawId);
+    if (id !== undefined) attributes[ATTR.JSONRPC_REQUEST_ID] = id;
+    if (!facts.protocolVersion) {
+      const version = this.headers.get("mcp-protocol-version");
+      if (version) attributes[ATTR.MCP_PROTOCOL_VERSION] = version;
+    }
+    if (target?.kind === "tool") {
+      attributes[ATTR.GEN_AI_TOOL_NAME] = target.name;
+      attributes[ATTR.GEN_AI_OPERATION_NAME] = "execute_tool";
+    } else if (target?.kind === "prompt") attributes[ATTR.GEN_AI_PROMPT_NAME] = target.name;
+    else if (target) attributes[ATTR.MCP_RESOURCE_URI] = target.name;
+    const { context, links } = this.tracer.remoteParent(
+      (name) => this.headers.get(name),
+      metaTraceContext(facts.params?._meta),
+    );
+    const name = spanName(method, target?.kind === "resource" ? undefined : target?.name);
+    const span = this.tracer.startSpan(
+      name,
+      "server",
+      context,
+      attributes,
+      performance.timeOrigin + this.#startedAt,
+      links,
+    );
+    this.#open = new OpenSpan(this.tracer, context, span);
+  }
+
+  /** What the request carries on: this span's context. */
+  carrier(): TraceCarrier {
+    return this.#span().carrier();
+  }
+
+  /** The trace id, for the audit line. */
+  get traceId(): string | undefined {
+    return this.#open && this.tracer.traceIdOf(this.#open.span);
+  }
+
+  /** The HTTP status of the answer (response headers), when the router sees it. */
+  status(status: number): void {
+    this.#status = status;
+    this.#span().set(ATTR.HTTP_RESPONSE_STATUS_CODE, status);
+  }
+
+  /** The router answered itself (an immediate response): the request went nowhere. */
+  refused(status: number, details?: string): void {
+    this.#span().set(ATTR.ROUTE, "refused");
+    this.status(status);
+    this.end(details);
+  }
+
+  /** Ends the span (once): an error when the answer's status says so. */
+  end(details?: string): void {
+    if (!this.#open || this.#open.ended) return;
+    const status = this.#status;
+    this.#open.end(
+      status !== undefined && status >= 400 ? { type: String(status), message: details } : undefined,
+    );
+  }
+
+  #span(): OpenSpan {
+    if (!this.#open) this.decided({ route: "broker" });
+    return this.#open!;
+  }
+}
