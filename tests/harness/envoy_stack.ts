@@ -130,7 +130,7 @@ export async function startEnvoyStack(
     ], () => undefined);
     if (!cli.ok) throw new Error(`bad test flags: ${JSON.stringify(cli)}`);
     const gateway = await startGateway(cli.options, silentLogger, (name) => options.env?.[name]);
-    const { log, routing, sessions, tokens, admission, store, audit } = gateway.context;
+    const { log, routing, sessions, tokens, admission, store, audit, tracer } = gateway.context;
     let router;
     try {
       router = await startRouter({
@@ -146,6 +146,7 @@ export async function startEnvoyStack(
         logger: silentLogger,
         routing,
         sessions,
+        tracer,
       });
     } catch (e) {
       await gateway.close();
