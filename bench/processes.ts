@@ -126,6 +126,8 @@ export interface GatewayChild extends Child {
 export async function startGatewayProcess(
   config: unknown,
   o: {
+    /** Environment variables of the gateway process (e.g. `OTEL_*`), on top of the bench's own. */
+    env?: Record<string, string>;
     brokerPort?: number;
     privateHost?: string;
     publicHost?: string;
@@ -163,6 +165,7 @@ export async function startGatewayProcess(
   const c = await spawnChild({
     cmd: deno,
     args,
+    env: o.env,
     ready: o.router ? /router listening .*address=(\S+)/ : /broker listening url=(\S+)/,
   }).catch(async (e) => {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

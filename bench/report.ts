@@ -6,6 +6,7 @@ import type { LatencyRow, PeerResult, ThroughputRow } from "./scenario_calls.ts"
 import type { RouterRun } from "./scenario_router.ts";
 import type { ScaleResult } from "./scenario_scale.ts";
 import type { StoreResult } from "./scenario_store.ts";
+import type { TracingResult } from "./scenario_tracing.ts";
 import { round } from "./stats.ts";
 import type { ProcUsage } from "./proc_stats.ts";
 
@@ -52,6 +53,7 @@ export interface BenchResults {
   sessions?: SessionsResult;
   peer?: PeerResult;
   store?: StoreResult;
+  tracing?: TracingResult;
   targets: Target[];
   skipped: Record<string, string>;
   errors: string[];
@@ -338,6 +340,33 @@ export function renderMarkdown(r: BenchResults): string {
       ["Workers", "Clients", "req/s", "p50 ms", "Errors"],
       s.workers.map((w) => [w.workers, w.concurrency, w.rps, f(w.p50), w.errors]),
     ));
+  }
+
+  if (r.tracing) {
+    const t = r.tracing;
+    out.push(`\n## 9. Traces: tracing off and on (every call sampled and exported), broker path\n`);
+    out.push(table(
+      ["Client", "Tracing", "Calls", "p50 ms", "p99 ms", "Gateway CPU µs/call (median)", "Rounds"],
+      t.rows.map((x) => [
+        x.era,
+        x.tracing,
+        x.calls,
+        f(x.p50),
+        f(x.p99),
+        f(x.cpuUsPerCall, 1),
+        x.rounds.map(Math.round).join(" "),
+      ]),
+    ));
+    out.push(
+      `\nAdded by tracing (the median of each round's on − off, measured back to back): ${
+        Object.entries(t.addedCpuUs).map(([era, us]) => `${signed(us)} µs CPU per call (${era} client)`).join(
+          ", ",
+        )
+      }; the sink received ${t.exports.requests} OTLP/HTTP exports, ${
+        f(t.exports.bytes / 1024, 0)
+      } KiB. Off means no OTLP endpoint: no tracer provider, the SDK not loaded. Both gateways run without ` +
+        `the audit log.\n`,
+    );
   }
 
   if (Object.keys(r.skipped).length) {

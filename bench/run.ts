@@ -7,7 +7,7 @@
  *
  * Scenarios: 1 call overhead, 2 throughput, 3 router decisions, 4 scale of the aggregated view,
  * 5 sessions, 6 mcp-hub side by side, 7 RSS/CPU per scenario (in every row), 8 shared session store and
- * local workers.
+ * local workers, 9 traces (tracing off and on, gateway CPU per call).
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,7 @@ import { callOverhead, peerMcpHub, throughput, type ThroughputRow } from "./scen
 import { routerScenario } from "./scenario_router.ts";
 import { baselineRss, scaleScenario } from "./scenario_scale.ts";
 import { storeScenario } from "./scenario_store.ts";
+import { tracingScenario } from "./scenario_tracing.ts";
 import { round } from "./stats.ts";
 import { startTopology } from "./topology.ts";
 
@@ -42,6 +43,7 @@ const P = quick
     sessionCounts: [10_000],
     tokenOps: 1_000,
     store: { calls: 300, rounds: 2, sessions: 300, concurrency: 32, durationMs: 1_000 },
+    tracing: { calls: 300, rounds: 2 },
   }
   : {
     calls: 4_000,
@@ -58,6 +60,7 @@ const P = quick
     sessionCounts: [10_000, 100_000],
     tokenOps: 5_000,
     store: { calls: 2_000, rounds: 4, sessions: 5_000, concurrency: 64, durationMs: 5_000 },
+    tracing: { calls: 2_000, rounds: 6 },
   };
 
 function cpuModel(): string {
@@ -167,6 +170,7 @@ if (wanted(5)) {
 if (wanted(8)) {
   results.store = await scenario("8. shared session store and local workers", () => storeScenario(P.store));
 }
+if (wanted(9)) results.tracing = await scenario("9. traces", () => tracingScenario(P.tracing));
 
 // --- errors: every wrong or failed answer on our side fails the run
 // Failures of the Envoy emulator's own gRPC client (tests/harness/envoy.ts on Deno's node:http2) are
@@ -192,6 +196,9 @@ if (results.scale?.errors) {
 }
 if (results.store?.errors) {
   results.errors.push(`store: ${results.store.errors} errors (${results.store.firstError})`);
+}
+if (results.tracing?.errors) {
+  results.errors.push(`traces: ${results.tracing.errors} errors (${results.tracing.firstError})`);
 }
 if (results.sessions?.verifyErrors) {
   results.errors.push(`sessions: ${results.sessions.verifyErrors} verify errors`);
@@ -349,6 +356,15 @@ function targets(r: BenchResults): Target[] {
         `the store's own work ${ms(store.storeOps.p50)} per call`
       : "–",
     met: store ? store.addedP50 <= 0.2 : null,
+  });
+  const traced = r.tracing?.addedCpuUs;
+  out.push({
+    name: "Gateway CPU per call added by tracing (100 % sampled, exported), broker path",
+    target: "< 50 µs",
+    measured: traced
+      ? Object.entries(traced).map(([era, us]) => `${signed(us)} µs (${era} client)`).join(", ")
+      : "–",
+    met: traced ? Object.values(traced).every((us) => us < 50) : null,
   });
   // A note says what bounds a figure; a met target needs none (and on a noisy run it could mislead).
   return out.map((t) => (t.met === false ? t : { ...t, note: undefined }));

@@ -178,7 +178,6 @@ Deno.test("traces through the broker: both eras, backend sessions, the era bridg
       assertEquals(route.attributes, {
         ...route.attributes,
         "mcp_gateway.server": "legacy",
-        "mcp_gateway.served_name": "l_inspect",
         "gen_ai.tool.name": "inspect",
         "mcp_gateway.wire": "session",
       });

@@ -24,7 +24,7 @@ Deno.test("tracing config: off without an endpoint, on with one, the standard va
   assertEquals(on.config.exporter, {
     kind: "otlp",
     url: "http://collector:4318/v1/traces",
-    protocol: "http/protobuf",
+    protocol: "http/json",
     headers: {},
   });
   assertEquals(on.config.resource, { "service.name": "mcp-gateway" });
@@ -36,8 +36,8 @@ Deno.test("tracing config: off without an endpoint, on with one, the standard va
     envOf({
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318",
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example/custom/path",
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
-      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf",
       OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20a,x-tenant=t1",
       OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x-tenant=t2",
       OTEL_SERVICE_NAME: "edge-gateway",
@@ -54,7 +54,7 @@ Deno.test("tracing config: off without an endpoint, on with one, the standard va
   assertEquals(full.config.exporter, {
     kind: "otlp",
     url: "https://traces.example/custom/path",
-    protocol: "http/json",
+    protocol: "http/protobuf",
     headers: { authorization: "Bearer a", "x-tenant": "t2" },
   });
   assertEquals(full.config.resource, {
@@ -147,9 +147,11 @@ Deno.test("span names and attributes: the conventions' forms", () => {
   assertEquals(requestIdAttribute(undefined), undefined);
 });
 
-Deno.test("the default OTLP encoding is protobuf, posted to /v1/traces", async () => {
+Deno.test("OTLP encoded as protobuf when asked (JSON is the default), posted to /v1/traces", async () => {
   await using receiver = startOtlpReceiver();
-  const read = tracingConfigFromEnv(envOf({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint }));
+  const read = tracingConfigFromEnv(
+    envOf({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }),
+  );
   assert(read.ok && read.config);
   const log = new InMemoryEventLog();
   const tracer = await startTracing(
@@ -167,4 +169,28 @@ Deno.test("the default OTLP encoding is protobuf, posted to /v1/traces", async (
   call.end("ok");
   await tracer.shutdown();
   assertEquals(receiver.requests(), [{ contentType: "application/x-protobuf", path: "/v1/traces" }]);
+});
+
+Deno.test("trace context into `_meta` without reading it: every shape of params", () => {
+  const carrier = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", baggage: "a=b" };
+  const cases: [string, unknown][] = [
+    ['{"jsonrpc":"2.0","id":1,"method":"m"}', { traceparent: carrier.traceparent, baggage: "a=b" }],
+    ['{"jsonrpc":"2.0","id":1,"method":"m","params":{}}', {
+      traceparent: carrier.traceparent,
+      baggage: "a=b",
+    }],
+    [
+      '{"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":{ }}}',
+      { traceparent: carrier.traceparent, baggage: "a=b" },
+    ],
+    [
+      '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":"\\"_meta\\"","_meta":{"io.x/v":"1"}}}',
+      { traceparent: carrier.traceparent, baggage: "a=b", "io.x/v": "1" },
+    ],
+  ];
+  for (const [body, meta] of cases) {
+    const out = withTraceMeta(body, carrier, true);
+    assertEquals(JSON.parse(out).params._meta, meta, out);
+    assertEquals({ ...JSON.parse(out), params: undefined }, { ...JSON.parse(body), params: undefined });
+  }
 });

@@ -112,13 +112,31 @@ export function spliceMeta(
   return text.slice(0, span[0]) + JSON.stringify(meta ?? {}) + text.slice(span[1]);
 }
 
+/**
+ * `text` with `members` (object members as JSON text, `"a":1,"b":2`) put first in `params._meta`, without
+ * reading `_meta` itself: for keys the caller knows are not there yet (cheaper than {@link spliceMeta}).
+ */
+export function prependMetaMembers(text: string, members: string): string {
+  const params = memberSpans(text).get("params");
+  if (!params) return insertMembers(text, firstBrace(text, 0), `"params":{"_meta":{${members}}}`);
+  const span = memberSpans(text, params[0]).get("_meta");
+  if (!span) return insertMembers(text, firstBrace(text, params[0]), `"_meta":{${members}}`);
+  if (text[span[0]] !== "{") return text.slice(0, span[0]) + `{${members}}` + text.slice(span[1]);
+  return insertMembers(text, span[0], members);
+}
+
 function firstBrace(text: string, from: number): number {
   return text.indexOf("{", from);
 }
 
 /** Inserts `"key":json` as the first member of the object whose `{` is at `brace`. */
 function insertMember(text: string, brace: number, key: string, json: string): string {
+  return insertMembers(text, brace, `${JSON.stringify(key)}:${json}`);
+}
+
+/** Inserts members (JSON text) first in the object whose `{` is at `brace`. */
+function insertMembers(text: string, brace: number, members: string): string {
   const rest = text.slice(brace + 1);
   const empty = rest.trimStart().startsWith("}");
-  return `${text.slice(0, brace + 1)}${JSON.stringify(key)}:${json}${empty ? "" : ","}${rest}`;
+  return `${text.slice(0, brace + 1)}${members}${empty ? "" : ","}${rest}`;
 }

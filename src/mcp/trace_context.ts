@@ -3,7 +3,7 @@
  * a request's `params._meta` (SEP-414: the keys unprefixed, as the OpenTelemetry MCP conventions propagate
  * them). Bodies are spliced, never re-serialized, so ids and arguments keep every byte.
  */
-import { spliceMeta } from "../era/envelope.ts";
+import { prependMetaMembers, spliceMeta } from "../era/envelope.ts";
 
 /** A trace context to send on: what an OpenTelemetry propagator injects. */
 export interface TraceCarrier {
@@ -32,6 +32,16 @@ export function applyTraceHeaders(headers: Record<string, string>, carrier: Trac
  * a 2026 backend gets it always, as the conventions ask of an MCP client.
  */
 export function withTraceMeta(text: string, carrier: TraceCarrier, always: boolean): string {
+  // Most bodies carry no trace context: theirs is not read, only written (or, not always, left alone).
+  if (!text.includes('"traceparent"') && !text.includes('"tracestate"') && !text.includes('"baggage"')) {
+    if (!always) return text;
+    let members = "";
+    for (const key of TRACE_CONTEXT_KEYS) {
+      const value = carrier[key];
+      if (value) members += `${members ? "," : ""}"${key}":${JSON.stringify(value)}`;
+    }
+    return members ? prependMetaMembers(text, members) : text;
+  }
   return spliceMeta(text, (meta) => {
     if (!always && typeof meta?.traceparent !== "string") return meta;
     const next: Record<string, unknown> = { ...meta };

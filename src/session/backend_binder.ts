@@ -56,7 +56,6 @@ async function traced(
     [ATTR.SERVER]: server.name,
     [ATTR.BACKEND_SESSION]: kind,
     [ATTR.NETWORK_TRANSPORT]: "tcp",
-    [ATTR.NETWORK_PROTOCOL_NAME]: "http",
     ...(address
       ? { [ATTR.SERVER_ADDRESS]: address.hostname, [ATTR.SERVER_PORT]: Number(address.port) || 80 }
       : {}),

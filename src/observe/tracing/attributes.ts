@@ -18,7 +18,6 @@ export const ATTR = {
   SERVER_ADDRESS: "server.address",
   SERVER_PORT: "server.port",
   NETWORK_TRANSPORT: "network.transport",
-  NETWORK_PROTOCOL_NAME: "network.protocol.name",
   HTTP_RESPONSE_STATUS_CODE: "http.response.status_code",
   USER_ID: "user.id",
   USER_HASH: "user.hash",

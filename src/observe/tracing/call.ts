@@ -108,8 +108,6 @@ export class BackendCall {
       [ATTR.SERVER_ADDRESS]: address,
       [ATTR.SERVER_PORT]: port,
       [ATTR.NETWORK_TRANSPORT]: "tcp",
-      [ATTR.NETWORK_PROTOCOL_NAME]: "http",
-      [ATTR.SERVER]: start.server.name,
     };
     const id = requestIdAttribute(start.rawId);
     if (id !== undefined) attributes[ATTR.JSONRPC_REQUEST_ID] = id;
@@ -170,7 +168,8 @@ export class CallTrace implements SpanParent {
   readonly #method: string;
   #routeStart: number | undefined;
   #backend: BackendCall | undefined;
-  #answerError: SpanError | undefined;
+  /** The client's JSON answer, read for its error only if the call failed. */
+  #answer: string | undefined;
   /**
    * Set by the forwarding path: the answer streams on after the handler returns, and the call ends when it
    * settles (the endpoint then leaves the end to it).
@@ -185,7 +184,6 @@ export class CallTrace implements SpanParent {
     const attributes: Attributes = {
       [ATTR.MCP_METHOD_NAME]: method,
       [ATTR.NETWORK_TRANSPORT]: "tcp",
-      [ATTR.NETWORK_PROTOCOL_NAME]: "http",
       [ATTR.PATH]: "broker",
     };
     if (era) attributes[ATTR.ERA] = era;
@@ -226,6 +224,7 @@ export class CallTrace implements SpanParent {
 
   /** Who is calling, when `--trace-subject` asks for it. */
   identified(identity: Identity): void {
+    if (!this.tracer.tracesSubject) return;
     const subject: Attributes = {};
     this.tracer.subjectAttributes(identity, subject);
     this.#server.span.setAttributes(subject);
@@ -242,10 +241,9 @@ export class CallTrace implements SpanParent {
     error?: GatewayError,
     facts: { wire?: string; crossing?: string } = {},
   ): void {
-    const attributes: Attributes = { [ATTR.MCP_METHOD_NAME]: this.#method };
+    const attributes: Attributes = {};
     if (decision) {
       attributes[ATTR.SERVER] = decision.server;
-      attributes[ATTR.SERVED_NAME] = decision.target.served;
       this.#server.set(ATTR.SERVER, decision.server);
       if (decision.target.kind === "tool") this.#labels.gen_ai_tool_name = decision.target.served;
       if (decision.target.kind === "prompt") this.#labels.gen_ai_prompt_name = decision.target.served;
@@ -293,9 +291,9 @@ export class CallTrace implements SpanParent {
     });
   }
 
-  /** The JSON answer the client gets: its error, if it is one (`error.type` from its code). */
+  /** The JSON answer the client gets: a failed call's `error.type` is read from it (its code). */
   answered(text: string): void {
-    this.#answerError = answerErrorType(text);
+    this.#answer = text;
   }
 
   /** Sets an attribute on the SERVER span. */
@@ -313,8 +311,10 @@ export class CallTrace implements SpanParent {
     let spanError: SpanError | undefined;
     if (error instanceof GatewayError) spanError = gatewayError(error);
     else if (error) spanError = error;
-    else if (outcome === "error") spanError = this.#answerError ?? { type: "_OTHER" };
-    else if (outcome !== "ok") spanError = { type: outcome };
+    else if (outcome === "error") {
+      spanError = (this.#answer !== undefined ? answerErrorType(this.#answer) : undefined) ??
+        { type: "_OTHER" };
+    } else if (outcome !== "ok") spanError = { type: outcome };
     if (spanError && /^-?\d+$/.test(spanError.type)) {
       this.#server.set(ATTR.RPC_RESPONSE_STATUS_CODE, spanError.type);
     }

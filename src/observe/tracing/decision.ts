@@ -71,7 +71,6 @@ export class DecisionTrace implements SpanParent {
     if (facts.method) attributes[ATTR.MCP_METHOD_NAME] = facts.method;
     attributes[ATTR.PATH] = "envoy";
     attributes[ATTR.NETWORK_TRANSPORT] = "tcp";
-    attributes[ATTR.NETWORK_PROTOCOL_NAME] = "http";
     const id = requestIdAttribute(facts.rawId);
     if (id !== undefined) attributes[ATTR.JSONRPC_REQUEST_ID] = id;
     if (!facts.protocolVersion) {

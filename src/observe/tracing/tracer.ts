@@ -37,6 +37,7 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ConsoleSpanExporter,
+  type IdGenerator,
   ParentBasedSampler,
   type Sampler,
   type SpanExporter,
@@ -90,6 +91,24 @@ export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** `bytes` random bytes as hex, never all zero (an invalid id). */
+function randomHex(bytes: number): string {
+  let hex = "";
+  for (let i = 0; i < bytes; i++) hex += HEX[(Math.random() * 256) | 0];
+  return /^0+$/.test(hex) ? randomHex(bytes) : hex;
+}
+
+/**
+ * Random trace and span ids, as the SDK's own generator makes them (`Math.random`; ids need to be unique,
+ * not secret), without its detour through a Node `Buffer`, which costs more under Deno.
+ */
+const idGenerator: IdGenerator = {
+  generateTraceId: () => randomHex(16),
+  generateSpanId: () => randomHex(8),
+};
+
 function sampler(config: TracingConfig["sampler"]): Sampler {
   const ratio = new TraceIdRatioBasedSampler(config.ratio);
   switch (config.name) {
@@ -131,6 +150,7 @@ export class GatewayTracer {
         ...config.resource,
       }),
       sampler: sampler(config.sampler),
+      idGenerator,
       spanProcessors: [new BatchSpanProcessor({ exporter: exporter(config.exporter), ...config.batch })],
     });
     this.#tracer = this.#provider.getTracer("mcp-gateway", GATEWAY_INFO.version);
@@ -214,6 +234,11 @@ export class GatewayTracer {
     return /^0+$/.test(context.traceId) ? undefined : context.traceId;
   }
 
+  /** Whether spans name the caller (`--trace-subject`). */
+  get tracesSubject(): boolean {
+    return this.subject !== "off";
+  }
+
   /** `user.id` or `user.hash` for the caller, only as `--trace-subject` says. */
   subjectAttributes(identity: Identity, into: Attributes): void {
     if (this.subject === "off" || !identity.subject) return;
@@ -264,11 +289,14 @@ export class GatewayTracer {
 
 /** A started span, with what children and the wire need of it. */
 export class OpenSpan implements SpanParent {
-  readonly context: Context;
+  #context: Context | undefined;
   #ended = false;
 
-  constructor(readonly tracer: GatewayTracer, parent: Context, readonly span: Span) {
-    this.context = tracer.contextWith(parent, span);
+  constructor(readonly tracer: GatewayTracer, private readonly parent: Context, readonly span: Span) {}
+
+  /** The span's context (made when first asked: most spans have no children and send nothing on). */
+  get context(): Context {
+    return this.#context ??= this.tracer.contextWith(this.parent, this.span);
   }
 
   /** What to send on so the next hop continues under this span. */
