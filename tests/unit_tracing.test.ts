@@ -13,6 +13,8 @@ import { InMemoryEventLog } from "../src/events/log.ts";
 import { projectGateway } from "../src/projections.ts";
 import { silentLogger } from "../src/observe/log.ts";
 import { startTracing } from "../src/observe/tracing/mod.ts";
+import { ANONYMOUS } from "../src/identity/identity.ts";
+import { parseCli } from "../src/cli.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 
@@ -193,4 +195,36 @@ Deno.test("trace context into `_meta` without reading it: every shape of params"
     assertEquals(JSON.parse(out).params._meta, meta, out);
     assertEquals({ ...JSON.parse(out), params: undefined }, { ...JSON.parse(body), params: undefined });
   }
+});
+
+Deno.test("--trace-subject: the caller's subject only when asked, as an id or a hash", async () => {
+  const identity = { ...ANONYMOUS, source: "token" as const, subject: "alice", issuer: "https://idp" };
+  const seen: Record<string, unknown>[] = [];
+  for (const subject of ["off", "id", "hash"] as const) {
+    const read = tracingConfigFromEnv(envOf({ OTEL_TRACES_EXPORTER: "console" }), subject);
+    assert(read.ok && read.config);
+    const log = new InMemoryEventLog();
+    const tracer = await startTracing(
+      read.config,
+      new GatewayMetrics(log, projectGateway(log).upstreams),
+      silentLogger,
+    );
+    const into: Record<string, unknown> = {};
+    tracer.subjectAttributes(identity, into);
+    tracer.subjectAttributes(ANONYMOUS, into);
+    seen.push(into);
+    await tracer.shutdown();
+  }
+  assertEquals(seen[0], {});
+  assertEquals(seen[1], { "user.id": "alice" });
+  assertEquals(Object.keys(seen[2]), ["user.hash"]);
+  assert(
+    /^[0-9a-f]{32}$/.test(String(seen[2]["user.hash"])) && !String(seen[2]["user.hash"]).includes("alice"),
+  );
+  assertEquals(parseCli(["--trace-subject", "name"], () => undefined), {
+    ok: false,
+    error: "--trace-subject must be off, id or hash",
+  });
+  const fromEnv = parseCli([], (name) => name === "MCP_TRACE_SUBJECT" ? "hash" : undefined);
+  assertEquals(fromEnv.ok && fromEnv.options.traceSubject, "hash");
 });
