@@ -13,7 +13,7 @@
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startGatewayFor } from "./helpers/gateway.ts";
-import { connectClient, rawPost, sessionIdOf } from "./helpers/mcp_client.ts";
+import { connectClient, initializeBody, rawPost, sessionIdOf } from "./helpers/mcp_client.ts";
 import { envelope, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
 import {
   KIND,
@@ -61,20 +61,7 @@ function has(spans: ReceivedSpan[], traceId: string, ...names: string[]): boolea
 
 /** A 2025 session opened with raw requests, each carrying `headers`. */
 async function rawSession(url: string, headers: Record<string, string> = {}) {
-  const init = await rawPost(
-    url,
-    JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: LEGACY_VERSION,
-        capabilities: {},
-        clientInfo: { name: "raw", version: "1" },
-      },
-    }),
-    headers,
-  );
+  const init = await rawPost(url, initializeBody(LEGACY_VERSION), headers);
   const token = init.headers.get("mcp-session-id");
   assert(token, `initialize: ${init.status} ${init.text}`);
   const session = { "mcp-session-id": token, "mcp-protocol-version": LEGACY_VERSION };

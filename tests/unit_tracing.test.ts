@@ -18,6 +18,18 @@ import { parseCli } from "../src/cli.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 
+/** A gateway tracer as `startGateway` builds it, from these variables. */
+async function tracerFor(vars: Record<string, string>, subject?: "off" | "id" | "hash") {
+  const read = tracingConfigFromEnv(envOf(vars), subject);
+  assert(read.ok && read.config, JSON.stringify(read));
+  const log = new InMemoryEventLog();
+  return await startTracing(
+    read.config,
+    new GatewayMetrics(log, projectGateway(log).upstreams),
+    silentLogger,
+  );
+}
+
 Deno.test("tracing config: off without an endpoint, on with one, the standard variables read", () => {
   assertEquals(tracingConfigFromEnv(envOf({})), { ok: true, config: undefined });
   assertEquals(tracingConfigFromEnv(envOf({ OTEL_SERVICE_NAME: "x" })), { ok: true, config: undefined });
@@ -151,16 +163,10 @@ Deno.test("span names and attributes: the conventions' forms", () => {
 
 Deno.test("OTLP encoded as protobuf when asked (JSON is the default), posted to /v1/traces", async () => {
   await using receiver = startOtlpReceiver();
-  const read = tracingConfigFromEnv(
-    envOf({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }),
-  );
-  assert(read.ok && read.config);
-  const log = new InMemoryEventLog();
-  const tracer = await startTracing(
-    read.config,
-    new GatewayMetrics(log, projectGateway(log).upstreams),
-    silentLogger,
-  );
+  const tracer = await tracerFor({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+  });
   const call = tracer.serve({
     method: "tools/list",
     params: {},
@@ -201,14 +207,7 @@ Deno.test("--trace-subject: the caller's subject only when asked, as an id or a 
   const identity = { ...ANONYMOUS, source: "token" as const, subject: "alice", issuer: "https://idp" };
   const seen: Record<string, unknown>[] = [];
   for (const subject of ["off", "id", "hash"] as const) {
-    const read = tracingConfigFromEnv(envOf({ OTEL_TRACES_EXPORTER: "console" }), subject);
-    assert(read.ok && read.config);
-    const log = new InMemoryEventLog();
-    const tracer = await startTracing(
-      read.config,
-      new GatewayMetrics(log, projectGateway(log).upstreams),
-      silentLogger,
-    );
+    const tracer = await tracerFor({ OTEL_TRACES_EXPORTER: "console" }, subject);
     const into: Record<string, unknown> = {};
     tracer.subjectAttributes(identity, into);
     tracer.subjectAttributes(ANONYMOUS, into);

@@ -23,7 +23,7 @@ import type { ClientCapabilities } from "../mcp/client_capabilities.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { LATEST_PROTOCOL_VERSION } from "../mcp/protocol.ts";
 import { ATTR } from "../observe/tracing/attributes.ts";
-import type { OpenSpan, SpanParent } from "../observe/tracing/tracer.ts";
+import type { OpenSpan, SpanParent } from "../observe/tracing/span.ts";
 import { type BackendBinding, backendSessionOf, isClosed, type SessionMapState } from "./session_map.ts";
 import { HELD_SESSION_TTL_MS, type SessionStore } from "./store.ts";
 import type { SessionClaims } from "./tokens.ts";

@@ -34,7 +34,7 @@ import {
 } from "./input_requests.ts";
 import { Outbox } from "./outbox.ts";
 import type { BackendCall, CallTrace } from "../../observe/tracing/call.ts";
-import type { OpenSpan } from "../../observe/tracing/tracer.ts";
+import type { OpenSpan } from "../../observe/tracing/span.ts";
 
 /**
  * Requests a backend sends within this long of each other are asked in one `input_required` (a server

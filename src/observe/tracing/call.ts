@@ -16,14 +16,10 @@ import type { HeaderLookup } from "../../mcp/backend_headers.ts";
 import { GatewayError } from "../../mcp/errors.ts";
 import { metricMethod } from "../../mcp/methods.ts";
 import type { Era } from "../../mcp/protocol.ts";
-import {
-  applyTraceHeaders,
-  metaTraceContext,
-  type TraceCarrier,
-  withTraceMeta,
-} from "../../mcp/trace_context.ts";
-import { ATTR, requestIdAttribute, spanName, targetOf } from "./attributes.ts";
-import { type GatewayTracer, nowMs, OpenSpan, type SpanError, type SpanParent } from "./tracer.ts";
+import { applyTraceHeaders, type TraceCarrier, withTraceMeta } from "../../mcp/trace_context.ts";
+import { ATTR, requestIdAttribute, spanName } from "./attributes.ts";
+import { nowMs, type OpenSpan, type SpanError, type SpanParent } from "./span.ts";
+import type { GatewayTracer } from "./tracer.ts";
 
 /** A message as it arrived, before anything was decided about it. */
 export interface CallStart {
@@ -177,31 +173,14 @@ export class CallTrace implements SpanParent {
   settlesLater = false;
 
   constructor(readonly tracer: GatewayTracer, start: CallStart) {
-    const { method, params, era } = start;
+    const { method, era } = start;
     this.#method = method;
     this.#started = start.startedAt;
-    const target = targetOf(method, params);
-    const attributes: Attributes = {
-      [ATTR.MCP_METHOD_NAME]: method,
-      [ATTR.NETWORK_TRANSPORT]: "tcp",
-      [ATTR.PATH]: "broker",
-    };
+    const attributes: Attributes = { [ATTR.PATH]: "broker" };
     if (era) attributes[ATTR.ERA] = era;
-    const id = requestIdAttribute(start.rawId);
-    if (id !== undefined) attributes[ATTR.JSONRPC_REQUEST_ID] = id;
-    const version = start.header("mcp-protocol-version");
-    if (version) attributes[ATTR.MCP_PROTOCOL_VERSION] = version;
-    if (target?.kind === "tool") {
-      attributes[ATTR.GEN_AI_TOOL_NAME] = target.name;
-      attributes[ATTR.GEN_AI_OPERATION_NAME] = "execute_tool";
-    } else if (target?.kind === "prompt") attributes[ATTR.GEN_AI_PROMPT_NAME] = target.name;
-    else if (target) attributes[ATTR.MCP_RESOURCE_URI] = target.name;
-    const { context, links } = tracer.remoteParent(start.header, metaTraceContext(params?._meta));
-    const name = spanName(method, target?.kind === "resource" ? undefined : target?.name);
-    this.#server = new OpenSpan(
-      tracer,
-      context,
-      tracer.startSpan(name, "server", context, attributes, performance.timeOrigin + start.startedAt, links),
+    this.#server = tracer.serverSpan(
+      { ...start, startTime: performance.timeOrigin + start.startedAt },
+      attributes,
     );
     this.context = this.#server.context;
     this.#labels = { mcp_method_name: metricMethod(method), network_transport: "tcp" };

@@ -14,9 +14,10 @@
 import type { Attributes, Context } from "@opentelemetry/api";
 import type { Identity } from "../../identity/identity.ts";
 import type { Era } from "../../mcp/protocol.ts";
-import { metaTraceContext, type TraceCarrier } from "../../mcp/trace_context.ts";
-import { ATTR, requestIdAttribute, spanName, targetOf } from "./attributes.ts";
-import { type GatewayTracer, OpenSpan, type SpanParent } from "./tracer.ts";
+import type { TraceCarrier } from "../../mcp/trace_context.ts";
+import { ATTR } from "./attributes.ts";
+import type { OpenSpan, SpanParent } from "./span.ts";
+import type { GatewayTracer } from "./tracer.ts";
 
 /** Where the router sends a request. */
 export type RouteKind = "backend" | "broker" | "hairpin" | "follow-up" | "refused";
@@ -66,36 +67,16 @@ export class DecisionTrace implements SpanParent {
       this.#open.span.setAttributes(attributes);
       return;
     }
-    const method = facts.method ?? this.headers.get(":method") ?? "request";
-    const target = facts.method ? targetOf(facts.method, facts.params) : undefined;
-    if (facts.method) attributes[ATTR.MCP_METHOD_NAME] = facts.method;
     attributes[ATTR.PATH] = "envoy";
-    attributes[ATTR.NETWORK_TRANSPORT] = "tcp";
-    const id = requestIdAttribute(facts.rawId);
-    if (id !== undefined) attributes[ATTR.JSONRPC_REQUEST_ID] = id;
-    if (!facts.protocolVersion) {
-      const version = this.headers.get("mcp-protocol-version");
-      if (version) attributes[ATTR.MCP_PROTOCOL_VERSION] = version;
-    }
-    if (target?.kind === "tool") {
-      attributes[ATTR.GEN_AI_TOOL_NAME] = target.name;
-      attributes[ATTR.GEN_AI_OPERATION_NAME] = "execute_tool";
-    } else if (target?.kind === "prompt") attributes[ATTR.GEN_AI_PROMPT_NAME] = target.name;
-    else if (target) attributes[ATTR.MCP_RESOURCE_URI] = target.name;
-    const { context, links } = this.tracer.remoteParent(
-      (name) => this.headers.get(name),
-      metaTraceContext(facts.params?._meta),
-    );
-    const name = spanName(method, target?.kind === "resource" ? undefined : target?.name);
-    const span = this.tracer.startSpan(
-      name,
-      "server",
-      context,
-      attributes,
-      performance.timeOrigin + this.#startedAt,
-      links,
-    );
-    this.#open = new OpenSpan(this.tracer, context, span);
+    this.#open = this.tracer.serverSpan({
+      method: facts.method,
+      // A request without a JSON-RPC method (GET, DELETE) is named by its HTTP method.
+      name: this.headers.get(":method"),
+      params: facts.params,
+      rawId: facts.rawId,
+      header: (name) => this.headers.get(name),
+      startTime: performance.timeOrigin + this.#startedAt,
+    }, attributes);
   }
 
   /** What the request carries on: this span's context. */

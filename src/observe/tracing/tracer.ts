@@ -48,13 +48,15 @@ import { createHash } from "node:crypto";
 import type { Identity } from "../../identity/identity.ts";
 import type { HeaderLookup } from "../../mcp/backend_headers.ts";
 import { GATEWAY_INFO } from "../../mcp/protocol.ts";
-import type { TraceCarrier } from "../../mcp/trace_context.ts";
+import { metaTraceContext, type TraceCarrier } from "../../mcp/trace_context.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayMetrics } from "../metrics.ts";
-import { ATTR } from "./attributes.ts";
+import { ATTR, requestIdAttribute, spanName, targetOf } from "./attributes.ts";
 import { type CallStart, CallTrace } from "./call.ts";
 import type { TracingConfig } from "./config.ts";
+import { OpenSpan } from "./span.ts";
 import { DecisionTrace } from "./decision.ts";
+import type { SpanError, SpanParent } from "./span.ts";
 
 export type SpanRole = "server" | "client" | "internal";
 
@@ -64,17 +66,7 @@ const KIND: Record<SpanRole, SpanKind> = {
   internal: SpanKind.INTERNAL,
 };
 
-/** Why an operation failed, as the conventions record it: `error.type` and the status description. */
-export interface SpanError {
-  type: string;
-  message?: string;
-}
-
-/** Something spans can be started under: a span's context, and the tracer that made it. */
-export interface SpanParent {
-  readonly tracer: GatewayTracer;
-  readonly context: Context;
-}
+export type { OpenSpan, SpanError, SpanParent };
 
 const headerGetter: TextMapGetter<HeaderLookup> = {
   keys: () => [],
@@ -85,11 +77,6 @@ const carrierGetter: TextMapGetter<TraceCarrier> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key as keyof TraceCarrier],
 };
-
-/** Milliseconds since the epoch, at sub-millisecond precision: span start and end times. */
-export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -251,6 +238,48 @@ export class GatewayTracer {
     }
   }
 
+  /**
+   * The SERVER span of an MCP message the gateway receives, as the conventions name and describe it, under
+   * the client's context ({@link remoteParent}). `attributes` are the caller's own, completed here.
+   */
+  serverSpan(
+    message: {
+      /** The JSON-RPC method; absent for a request that has none (GET, DELETE: named `name` then). */
+      method?: string;
+      name?: string;
+      params?: Record<string, unknown>;
+      rawId?: string;
+      header: HeaderLookup;
+      startTime: number;
+    },
+    attributes: Attributes,
+  ): OpenSpan {
+    const { method, params } = message;
+    const target = method === undefined ? undefined : targetOf(method, params);
+    if (method !== undefined) attributes[ATTR.MCP_METHOD_NAME] = method;
+    attributes[ATTR.NETWORK_TRANSPORT] = "tcp";
+    const id = requestIdAttribute(message.rawId);
+    if (id !== undefined) attributes[ATTR.JSONRPC_REQUEST_ID] = id;
+    if (attributes[ATTR.MCP_PROTOCOL_VERSION] === undefined) {
+      const version = message.header("mcp-protocol-version");
+      if (version) attributes[ATTR.MCP_PROTOCOL_VERSION] = version;
+    }
+    if (target?.kind === "tool") {
+      attributes[ATTR.GEN_AI_TOOL_NAME] = target.name;
+      attributes[ATTR.GEN_AI_OPERATION_NAME] = "execute_tool";
+    } else if (target?.kind === "prompt") attributes[ATTR.GEN_AI_PROMPT_NAME] = target.name;
+    else if (target) attributes[ATTR.MCP_RESOURCE_URI] = target.name;
+    const { context, links } = this.remoteParent(message.header, metaTraceContext(params?._meta));
+    const name = method === undefined
+      ? message.name ?? "request"
+      : spanName(method, target?.kind === "resource" ? undefined : target?.name);
+    return new OpenSpan(
+      this,
+      context,
+      this.startSpan(name, "server", context, attributes, message.startTime, links),
+    );
+  }
+
   /** A child span of `parent`, started now. */
   child(
     parent: SpanParent,
@@ -284,38 +313,5 @@ export class GatewayTracer {
   /** Exports the spans ended so far (tests, shutdown). */
   async flush(): Promise<void> {
     await this.#provider.forceFlush().catch(() => {});
-  }
-}
-
-/** A started span, with what children and the wire need of it. */
-export class OpenSpan implements SpanParent {
-  #context: Context | undefined;
-  #ended = false;
-
-  constructor(readonly tracer: GatewayTracer, private readonly parent: Context, readonly span: Span) {}
-
-  /** The span's context (made when first asked: most spans have no children and send nothing on). */
-  get context(): Context {
-    return this.#context ??= this.tracer.contextWith(this.parent, this.span);
-  }
-
-  /** What to send on so the next hop continues under this span. */
-  carrier(): TraceCarrier {
-    return this.tracer.carrier(this.context);
-  }
-
-  set(key: string, value: string | number | boolean | string[] | undefined): void {
-    if (value !== undefined) this.span.setAttribute(key, value);
-  }
-
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  /** Ends the span once (later calls do nothing). */
-  end(error?: SpanError, endTime?: number): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.tracer.endSpan(this.span, error, endTime);
   }
 }
