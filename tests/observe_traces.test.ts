@@ -491,7 +491,24 @@ Deno.test("traces through Envoy: the router's decision span, the hairpin initial
     );
     const refused = only(spans, client.traceId, "tools/call l_inspect");
     assertEquals(refused.attributes["mcp_gateway.route"], "refused");
-    assertEquals([refused.status, refused.attributes["error.type"]], [2, "400"]);
+    assertEquals([refused.status, refused.attributes["error.type"]], [2, "-32600"], "the JSON-RPC code");
+    assertEquals(refused.attributes["http.response.status_code"], 400);
+
+    // An unknown tool is refused on HTTP 200: the JSON-RPC code still marks the span as failed.
+    const unknown = newTraceparent();
+    const session = await rawSession(stack.mcpUrl);
+    const answer = await session.call(6, "l_nothing", { traceparent: unknown.traceparent });
+    assertEquals([answer.status, answer.json?.error?.code], [200, -32602]);
+    const after = await receiver.waitFor(
+      (s) => has(s, unknown.traceId, "tools/call l_nothing"),
+      "the refusal",
+    );
+    const span = only(after, unknown.traceId, "tools/call l_nothing");
+    assertEquals([span.status, span.attributes["error.type"], span.attributes["rpc.response.status_code"]], [
+      2,
+      "-32602",
+      "-32602",
+    ]);
   });
 });
 

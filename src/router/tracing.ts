@@ -15,12 +15,24 @@ function replyStatus(reply: ProcessingResponse): number {
   return typeof code === "number" ? code : Number(code) || 500;
 }
 
+const decoder = new TextDecoder();
+
+/** The JSON-RPC error code of a local reply's body (an unknown tool is refused on HTTP 200), if it has one. */
+function replyErrorCode(reply: ProcessingResponse): string | undefined {
+  try {
+    const code = JSON.parse(decoder.decode(reply.immediate_response?.body))?.error?.code;
+    return typeof code === "number" ? String(code) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Records `reply` on the decision's span and, when the request goes on, puts the span's context on it. */
 export function traceReply(state: StreamState, reply: ProcessingResponse): void {
   const trace = state.trace;
   if (!trace) return;
   if (reply.immediate_response) {
-    return trace.refused(replyStatus(reply), reply.immediate_response.details);
+    return trace.refused(replyStatus(reply), reply.immediate_response.details, replyErrorCode(reply));
   }
   // The request's last word before Envoy sends it on: the body reply, or the headers reply when no body follows.
   let common: CommonResponse | null | undefined;

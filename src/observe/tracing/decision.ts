@@ -95,11 +95,17 @@ export class DecisionTrace implements SpanParent {
     this.#span().set(ATTR.HTTP_RESPONSE_STATUS_CODE, status);
   }
 
-  /** The router answered itself (an immediate response): the request went nowhere. */
-  refused(status: number, details?: string): void {
-    this.#span().set(ATTR.ROUTE, "refused");
+  /**
+   * The router answered itself (an immediate response): the request went nowhere. `code` is the JSON-RPC
+   * error code of the answer when it carries one (an unknown tool is refused on HTTP 200).
+   */
+  refused(status: number, details?: string, code?: string): void {
+    const span = this.#span();
+    span.set(ATTR.ROUTE, "refused");
     this.status(status);
-    this.end(details);
+    if (code === undefined) return this.end(details);
+    span.set(ATTR.RPC_RESPONSE_STATUS_CODE, code);
+    span.end({ type: code, message: details });
   }
 
   /** Ends the span (once): an error when the answer's status says so. */
