@@ -33,7 +33,7 @@ import type { BrokerContext } from "./context.ts";
 import { answerOptions, answerStatus } from "./era_answers.ts";
 import type { StatelessCalls } from "./stateless_calls.ts";
 import type { Subscriptions } from "./subscriptions.ts";
-import { type Answer, answerOf, Relay, type RelayOptions } from "./relay.ts";
+import { type Answer, answerOfText, Relay, type RelayOptions } from "./relay.ts";
 import { type Bridge, crossingOf } from "./bridge/mod.ts";
 
 export interface ForwardDeps {
@@ -60,14 +60,12 @@ export interface ForwardOptions {
   onSettled?: (outcome: "ok" | "error" | "unavailable", error?: GatewayError) => void;
 }
 
-/** The outcome a JSON answer reports. */
+/**
+ * The outcome a JSON answer reports, read from its shape ({@link answerOfText}): a JSON-RPC error, or a
+ * result marked `isError`, is an error; a body that is no JSON-RPC answer at all is one too.
+ */
 function jsonAnswer(text: string): "ok" | "error" {
-  try {
-    const message = JSON.parse(text);
-    return message && typeof message === "object" ? answerOf(message) || "ok" : "error";
-  } catch {
-    return "error";
-  }
+  return answerOfText(text) || "error";
 }
 
 /**
@@ -260,8 +258,15 @@ export async function forward(
     });
     return new Response(stream, { status, headers });
   }
-  return await plain(await res.text());
+  if (relayOptions.rewriteResult && res.ok) return await plain(await res.text());
+  // Passed on as the bytes that came; read only as far as the outcome needs, and only when someone asks.
+  const bytes = await res.bytes();
+  endCall();
+  if (options.onSettled) options.onSettled(res.ok ? jsonAnswer(decoder.decode(bytes)) : "error");
+  return new Response(bytes, { status, headers });
 }
+
+const decoder = new TextDecoder();
 
 /**
  * Sends the request on the wire `wire` calls for: a backend session (bound, or held for a 2026 caller; a

@@ -77,7 +77,10 @@ export async function forwardRouted(
   const routed = decision;
   const upstream = ctx.upstreams.state.servers.get(routed.server)!;
   const server = upstream.config;
-  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, routed, error) };
+  // Without an audit log nobody needs the outcome, and the answer is not read for it.
+  const options: ForwardOptions = ctx.audit
+    ? { onSettled: (outcome, error) => audit(outcome, routed, error) }
+    : {};
   if (method === "resources/read") {
     options.rewriteResult = servedContents(server.toolPrefix);
     // A read the caller's policy narrows must not be served to others from a shared cache.
