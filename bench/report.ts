@@ -240,6 +240,7 @@ export function renderMarkdown(r: BenchResults): string {
       ["tools discovered", s.totalTools],
       ["process spawn → endpoint up", `${f(s.startMs, 0)} ms`],
       ["endpoint up → every tool discovered", `${f(s.discoverMs, 0)} ms`],
+      ["the fleet's last `tools/list` answer → every tool served", `${f(s.servedAfterLastListMs, 0)} ms`],
       [
         `\`tools/list\` (${s.totalTools} tools, ${
           f(s.listBytes / 1024, 0)
@@ -261,6 +262,22 @@ export function renderMarkdown(r: BenchResults): string {
       ["config change (one server added) → its tool answers", `${f(s.configToRoutableMs, 0)} ms`],
       ["errors", s.errors],
     ]));
+    if (s.fold?.length) {
+      const sizes = Object.keys(s.fold[0].changeMs);
+      out.push(
+        `\nThe catalog fold alone, in process (\`bench/catalog_fold.ts\`: the routing-table and explain ` +
+          `projections, each folding the catalog): every server's discovery, then one server listing again ` +
+          `with every definition changed (median ms), by the size of the catalog and of that server.\n`,
+      );
+      out.push(table(
+        ["Catalog", "every discovery folded", ...sizes.map((n) => `one server of ${n} tools changes`)],
+        s.fold.map((x) => [
+          `${x.servers} × ${x.toolsPerServer} tools`,
+          `${f(x.discoveryMs, 1)} ms`,
+          ...sizes.map((n) => `${f(x.changeMs[n])} ms`),
+        ]),
+      ));
+    }
   }
 
   if (r.sessions) {
