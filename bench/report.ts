@@ -92,6 +92,13 @@ export function directOf(path: string): string {
   return path.endsWith("-2026") ? "direct-2026" : "direct";
 }
 
+/** Which ext_proc server a scenario 3 row measured. */
+const SERVER_NAMES: Record<string, string> = {
+  router: "gateway router",
+  "no-op": "floor: no-op processor, same gRPC stack (grpc-js on Deno)",
+  "no-op-node": "no-op processor, grpc-js on Node",
+};
+
 /** What a scenario 3 row decided. */
 const DECISION_KINDS: Record<string, string> = {
   "2025-call": "2025 `tools/call` (session), routed",
@@ -212,12 +219,12 @@ export function renderMarkdown(r: BenchResults): string {
         "p50",
         "p90",
         "p99",
-        "gateway CPU µs/decision",
+        "server CPU µs/decision",
         "load generator CPU",
         "errors",
       ],
       r.router.map((x) => [
-        x.server === "no-op" ? "floor: no-op processor, same gRPC stack" : "gateway router",
+        SERVER_NAMES[x.server] ?? x.server,
         (DECISION_KINDS[x.kind ?? "2025-call"] ?? x.kind ?? "") +
         (x.audit === false ? " (no audit log)" : ""),
         x.messagesPerDecision === undefined ? "3" : f(x.messagesPerDecision, 2),
