@@ -288,7 +288,8 @@ async function send(
   const elapsed = () => (performance.now() - started) / 1000;
   const header = (name: string) => req.headers.get(name);
   const session = admitted.session;
-  const owner = session ? undefined : heldOwner(admitted);
+  // Only a held backend session (a 2026 caller on a 2025-only backend) has an owner to work out.
+  const owner = session || wire !== "session" ? undefined : heldOwner(admitted);
   for (let attempt = 0; attempt < 2; attempt++) {
     let binding: BackendBinding | undefined;
     let request: { headers: Record<string, string>; body: string };
