@@ -22,6 +22,8 @@ import { round } from "./stats.ts";
 import { startTopology } from "./topology.ts";
 
 const quick = Deno.args.includes("--quick");
+/** Router decisions/s at 64 streams when issue 13 was written (bench/results.md of 2026-11-25). */
+const ROUTER_BEFORE = 4237;
 /** `--only=1,3` runs just those scenarios (numbers as below), e.g. to profile one of them. */
 const onlyArg = Deno.args.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice("--only=".length).split(",").map(Number)) : undefined;
@@ -401,9 +403,6 @@ function targets(r: BenchResults): Target[] {
   // A note says what bounds a figure; a met target needs none (and on a noisy run it could mislead).
   return out.map((t) => (t.met === false ? t : { ...t, note: undefined }));
 }
-
-/** Router decisions/s at 64 streams when issue 13 was written (bench/results.md of 2026-11-25). */
-const ROUTER_BEFORE = 4237;
 
 /** The targets of issue 13 (performance, round 2). */
 function roundTwoTargets(r: BenchResults): Target[] {
