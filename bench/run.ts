@@ -349,10 +349,11 @@ function targets(r: BenchResults): Target[] {
   const best = routerRuns?.length
     ? routerRuns.reduce((a, b) => (b.perSecond > a.perSecond ? b : a))
     : undefined;
-  const floor = r.router?.filter((x) => x.server === "no-op").reduce(
-    (a, b) => (b.perSecond > a.perSecond ? b : a),
-    { perSecond: 0 } as { perSecond: number },
-  );
+  const floor = r.router?.filter((x) => x.server === "no-op" && (x.kind ?? "2025-call") === "2025-call")
+    .reduce(
+      (a, b) => (b.perSecond > a.perSecond ? b : a),
+      { perSecond: 0 } as { perSecond: number },
+    );
   const noopRate = Math.round(floor?.perSecond ?? 0);
   out.push({
     name: "Router decisions (2025 tools/call, 3 ext_proc messages)",
