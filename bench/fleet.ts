@@ -2,6 +2,7 @@
  * Many fake MCP backends in one process, for the scale scenario: `--servers N` listeners on loopback,
  * each with `--tools M` echo tools named `t0…t{M-1}` (`tN {message}` → `Echo: <message>`). Plain JSON-RPC
  * over `Deno.serve`, stateful like real servers (it mints `Mcp-Session-Id`, but does not police it).
+ * `GET /last-list` on any of them: when the fleet last answered `tools/list` (epoch ms).
  *
  * Run: `deno run -A bench/fleet.ts --servers 100 --tools 50` → one line `fleet [url,…]` on stdout.
  */
@@ -26,6 +27,9 @@ function toolsOf(server: number) {
   }));
 }
 
+/** When any server of the fleet last answered `tools/list` (ms since the epoch): `GET /last-list`. */
+let lastListAt = 0;
+
 const blobs = new Map<number, string>();
 function blob(bytes: number): string {
   let b = blobs.get(bytes);
@@ -45,6 +49,7 @@ function serve(index: number): Promise<string> {
     // `GET /blob?bytes=N`: N bytes of JSON-ish text, the floor for moving an answer that size over loopback.
     const url = new URL(req.url);
     if (url.pathname === "/blob") return new Response(blob(Number(url.searchParams.get("bytes") ?? 0)));
+    if (url.pathname === "/last-list") return Response.json({ at: lastListAt });
     // No standalone SSE stream: the spec allows 405, and clients then live without server notifications.
     if (req.method === "GET") return new Response(null, { status: 405, headers: { allow: "POST, DELETE" } });
     if (req.method === "DELETE") return new Response(null, { status: 200 });
@@ -69,6 +74,7 @@ function serve(index: number): Promise<string> {
       case "ping":
         return reply({});
       case "tools/list":
+        lastListAt = Date.now();
         return reply(listing);
       case "tools/call":
         return reply({ content: [{ type: "text", text: `Echo: ${msg.params?.arguments?.message}` }] });

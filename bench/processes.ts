@@ -45,6 +45,7 @@ export async function spawnChild(o: SpawnOptions): Promise<Child> {
   const status = child.status.finally(() => exited = true);
   const ready = Promise.withResolvers<RegExpExecArray>();
   let counted = 0;
+  let isReady = false;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let partial = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -55,8 +56,13 @@ export async function spawnChild(o: SpawnOptions): Promise<Child> {
       }
       // Keep the output bounded: a chatty child must not grow the load generator's heap.
       output = (output + chunk).slice(-64_000);
+      // Once ready, a child's output (a gateway's audit lines) costs the load generator no more matching.
+      if (isReady) continue;
       const m = o.ready.exec(output);
-      if (m) ready.resolve(m);
+      if (m) {
+        isReady = true;
+        ready.resolve(m);
+      }
     }
   };
   const pumping = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
@@ -135,6 +141,8 @@ export async function startGatewayProcess(
     checkIntervalSeconds?: number;
     /** More flags (e.g. `--session-store`, `--workers`). */
     args?: string[];
+    /** Flags for `deno run` itself (e.g. `--inspect=…`), after those of `BENCH_GATEWAY_DENO_FLAGS`. */
+    denoFlags?: string[];
   } = {},
 ): Promise<GatewayChild> {
   const dir = await Deno.makeTempDir({ prefix: "mcp-gw-bench-" });
@@ -142,7 +150,10 @@ export async function startGatewayProcess(
   await Deno.writeTextFile(configPath, stringify(config));
   const port = o.brokerPort ?? freePort();
   // BENCH_GATEWAY_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under bench load.
-  const denoFlags = (Deno.env.get("BENCH_GATEWAY_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
+  const denoFlags = [
+    ...(Deno.env.get("BENCH_GATEWAY_DENO_FLAGS") ?? "").split(" ").filter(Boolean),
+    ...o.denoFlags ?? [],
+  ];
   const args = [
     "run",
     "-A",

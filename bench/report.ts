@@ -7,6 +7,7 @@ import type { RouterRun } from "./scenario_router.ts";
 import type { ScaleResult } from "./scenario_scale.ts";
 import type { StoreResult } from "./scenario_store.ts";
 import type { TracingResult } from "./scenario_tracing.ts";
+import type { SoakResult } from "./soak.ts";
 import { round } from "./stats.ts";
 import type { ProcUsage } from "./proc_stats.ts";
 
@@ -54,6 +55,8 @@ export interface BenchResults {
   peer?: PeerResult;
   store?: StoreResult;
   tracing?: TracingResult;
+  /** The last `--soak` run's figures (bench/soak.json), with its date. */
+  soak?: SoakResult & { date: string };
   targets: Target[];
   skipped: Record<string, string>;
   errors: string[];
@@ -84,6 +87,9 @@ const PATH_NAMES: Record<string, string> = {
   broker: "gateway: broker data path",
   envoy: "gateway: Envoy emulator + ext_proc router",
   "mcp-hub": "mcp-hub (legacy SSE downstream)",
+  "proxy-floor-js": "floor: bare Deno fetch proxy reading the answer in JS (as a relay must)",
+  "direct-sdk": "MCP SDK client: direct",
+  "broker-sdk": "MCP SDK client: gateway, broker data path",
   "direct-2026": "2026-07-28: direct (stateless, enveloped)",
   "broker-2026": "2026-07-28: gateway, broker data path",
   "envoy-2026": "2026-07-28: gateway, Envoy emulator + ext_proc router",
@@ -91,8 +97,15 @@ const PATH_NAMES: Record<string, string> = {
 
 /** The direct path a path compares with: the same backend in the same protocol era. */
 export function directOf(path: string): string {
-  return path.endsWith("-2026") ? "direct-2026" : "direct";
+  return path.endsWith("-2026") ? "direct-2026" : path.endsWith("-sdk") ? "direct-sdk" : "direct";
 }
+
+/** Which ext_proc server a scenario 3 row measured. */
+const SERVER_NAMES: Record<string, string> = {
+  router: "gateway router",
+  "no-op": "floor: no-op processor, same gRPC stack (grpc-js on Deno)",
+  "no-op-node": "no-op processor, grpc-js on Node",
+};
 
 /** What a scenario 3 row decided. */
 const DECISION_KINDS: Record<string, string> = {
@@ -214,12 +227,12 @@ export function renderMarkdown(r: BenchResults): string {
         "p50",
         "p90",
         "p99",
-        "gateway CPU µs/decision",
+        "server CPU µs/decision",
         "load generator CPU",
         "errors",
       ],
       r.router.map((x) => [
-        x.server === "no-op" ? "floor: no-op processor, same gRPC stack" : "gateway router",
+        SERVER_NAMES[x.server] ?? x.server,
         (DECISION_KINDS[x.kind ?? "2025-call"] ?? x.kind ?? "") +
         (x.audit === false ? " (no audit log)" : ""),
         x.messagesPerDecision === undefined ? "3" : f(x.messagesPerDecision, 2),
@@ -242,6 +255,7 @@ export function renderMarkdown(r: BenchResults): string {
       ["tools discovered", s.totalTools],
       ["process spawn → endpoint up", `${f(s.startMs, 0)} ms`],
       ["endpoint up → every tool discovered", `${f(s.discoverMs, 0)} ms`],
+      ["the fleet's last `tools/list` answer → every tool served", `${f(s.servedAfterLastListMs, 0)} ms`],
       [
         `\`tools/list\` (${s.totalTools} tools, ${
           f(s.listBytes / 1024, 0)
@@ -263,6 +277,22 @@ export function renderMarkdown(r: BenchResults): string {
       ["config change (one server added) → its tool answers", `${f(s.configToRoutableMs, 0)} ms`],
       ["errors", s.errors],
     ]));
+    if (s.fold?.length) {
+      const sizes = Object.keys(s.fold[0].changeMs);
+      out.push(
+        `\nThe catalog fold alone, in process (\`bench/catalog_fold.ts\`: the routing-table and explain ` +
+          `projections, each folding the catalog): every server's discovery, then one server listing again ` +
+          `with every definition changed (median ms), by the size of the catalog and of that server.\n`,
+      );
+      out.push(table(
+        ["Catalog", "every discovery folded", ...sizes.map((n) => `one server of ${n} tools changes`)],
+        s.fold.map((x) => [
+          `${x.servers} × ${x.toolsPerServer} tools`,
+          `${f(x.discoveryMs, 1)} ms`,
+          ...sizes.map((n) => `${f(x.changeMs[n])} ms`),
+        ]),
+      ));
+    }
   }
 
   if (r.sessions) {
@@ -377,5 +407,52 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(`\n## Notes\n`);
     for (const n of r.meta.notes) out.push(`- ${n}`);
   }
+  return out.join("\n") + "\n";
+}
+
+/** The soak's own page (`deno task bench --soak` writes it next to its JSON). */
+export function renderSoak(
+  s: SoakResult,
+  meta: { date: string; deno: string; cpu: string; cores: number },
+): string {
+  const o = s.options;
+  const out: string[] = [];
+  out.push(`# MCP Gateway soak`);
+  out.push(
+    `${meta.date} · Deno ${meta.deno} · ${meta.cpu} × ${meta.cores} · everything on 127.0.0.1, one machine. ` +
+      `Reproduce: \`deno task bench --soak\` (not in CI; about ${
+        Math.max(1, Math.round((o.seconds + s.rampSeconds) / 60))
+      } min).`,
+  );
+  out.push(
+    `\n${o.sessions} 2025-era sessions and ${o.modern} 2026-era clients, each calling \`tools/call\` of echo every ` +
+      `${o.periodSeconds} s through the broker (fast echo backend), for ${o.seconds} s after a ${
+        f(s.rampSeconds, 0)
+      } s ramp-up that opened them; calls paced by a clock (open loop).\n`,
+  );
+  out.push(table(["Measure", "Value"], [
+    ["calls answered in the window", `${s.calls} (${f(s.callsPerSecond, 0)} /s)`],
+    ["errors (ramp-up and window)", s.errors + (s.firstError ? ` (${s.firstError})` : "")],
+    [
+      "latency p50 / p90 / p99 / max",
+      `${f(s.latency.p50)} / ${f(s.latency.p90)} / ${f(s.latency.p99)} / ${f(s.latency.max)} ms`,
+    ],
+    ["2025 sessions: p50 / p99", `${f(s.latency2025.p50)} / ${f(s.latency2025.p99)} ms`],
+    ["2026 clients: p50 / p99", `${f(s.latency2026.p50)} / ${f(s.latency2026.p99)} ms`],
+    ["calls fired while the client's previous one was still out", s.overlapping],
+    [
+      "gateway RSS, first minute → last minute (mean)",
+      `${f(s.firstMinuteMiB, 0)} → ${f(s.lastMinuteMiB, 0)} MiB (${s.memoryFlat ? "flat" : "growing"})`,
+    ],
+    ["gateway CPU", `${f(s.gatewayCpuCores * 100, 0)} % of a core`],
+    ["backend RSS at the end", `${f(s.backendRssMiB, 0)} MiB`],
+  ]));
+  out.push(`\n## Per minute\n`);
+  out.push(table(
+    ["Minute", "calls", "p50 ms", "p99 ms", "errors"],
+    s.minutes.map((m) => [m.minute, m.calls, f(m.p50), f(m.p99), m.errors]),
+  ));
+  out.push(`\n## Gateway RSS (MiB) every 5 s\n`);
+  out.push(s.rss.map((r) => `${r.atSeconds}s ${f(r.gatewayMiB, 0)}`).join(" · "));
   return out.join("\n") + "\n";
 }

@@ -12,7 +12,8 @@
  * - `2026-list`: a 2026-07-28 `tools/list`, which the broker answers.
  *
  * Run: `deno run -A bench/router_load.ts --router HOST:PORT --kind 2025-call|2026-call|2026-list
- *   [--token JWT] [--tool NAME] [--expect-authority HOST|-] [--concurrency 16] [--duration-ms 3000]`
+ *   [--token JWT] [--tool NAME] [--expect-authority HOST|-] [--concurrency 16] [--duration-ms 3000]
+ *   [--warmup 200]`
  */
 import * as grpc from "@grpc/grpc-js";
 import { parseArgs } from "node:util";
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     "expect-authority": { type: "string", default: "-" },
     concurrency: { type: "string", default: "16" },
     "duration-ms": { type: "string", default: "3000" },
+    warmup: { type: "string", default: "200" },
   },
 });
 const kind = values.kind as "2025-call" | "2026-call" | "2026-list";
@@ -185,7 +187,7 @@ function decide(): Promise<void> {
 const concurrency = Number(values.concurrency);
 const durationMs = Number(values["duration-ms"]);
 // Warm-up: connection, proto encoders, the router's caches.
-for (let i = 0; i < 200; i++) await decide();
+for (let i = 0; i < Number(values.warmup); i++) await decide();
 messages = 0;
 const samples: number[] = [];
 let errors = 0;

@@ -251,3 +251,44 @@ export class LegacySseClient implements RpcClient {
     await this.#reading;
   }
 }
+
+/**
+ * The MCP TypeScript SDK's own client (v1, Streamable HTTP), for the latency a real application sees: it
+ * validates every answer against the protocol's schemas and reads SSE answers through its own parser.
+ * Slower per call than the raw clients above, the same on every path it is compared on.
+ */
+export class SdkClient implements RpcClient {
+  #client?: import("@modelcontextprotocol/sdk/client/index.js").Client;
+
+  constructor(readonly url: string) {}
+
+  async initialize(): Promise<void> {
+    // @ts-types="@modelcontextprotocol/sdk/client/index"
+    const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
+    // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+    const { StreamableHTTPClientTransport } = await import(
+      "@modelcontextprotocol/sdk/client/streamableHttp.js"
+    );
+    const client = new Client({ name: "mcp-gateway-bench", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(this.url)));
+    this.#client = client;
+  }
+
+  async request(method: string, params?: Record<string, unknown>): Promise<any> {
+    if (method !== "tools/call") throw new RpcError(`SdkClient: ${method} is not measured`);
+    const result = await this.#client!.callTool(
+      params as { name: string; arguments?: Record<string, unknown> },
+    );
+    if (result.isError) throw new RpcError(`tools/call: ${JSON.stringify(result).slice(0, 200)}`);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (!client) return;
+    const transport = client.transport as { terminateSession?: () => Promise<void> } | undefined;
+    await transport?.terminateSession?.().catch(() => {});
+    await client.close().catch(() => {});
+  }
+}

@@ -6,7 +6,7 @@
 import { echoCall, runConcurrent, runSequential } from "./load.ts";
 import { installMcpHub, MCP_HUB_VERSION, startMcpHub } from "./mcp_hub.ts";
 import { type ProcUsage, sampleProc } from "./proc_stats.ts";
-import { LegacySseClient, ModernClient, type RpcClient, StreamableClient } from "./rpc_client.ts";
+import { LegacySseClient, ModernClient, type RpcClient, SdkClient, StreamableClient } from "./rpc_client.ts";
 import { directOf } from "./report.ts";
 import { type LatencySummary, summarize } from "./stats.ts";
 import type { Path, Topology } from "./topology.ts";
@@ -49,8 +49,9 @@ function sampleAll(pids: Record<string, number>) {
   return () => Object.fromEntries(samplers.map(([k, s]) => [k, s.stop()]));
 }
 
-/** A client for a path's era: a 2025 session, or stateless 2026-07-28. */
+/** A client for a path's era: a 2025 session, or stateless 2026-07-28; the SDK's own where the path says. */
 function clientFor(path: Path): RpcClient {
+  if (path.client === "sdk") return new SdkClient(path.url);
   return path.era === "2026" ? new ModernClient(path.url) : new StreamableClient(path.url);
 }
 
@@ -154,7 +155,7 @@ export async function throughput(
   const backend = topo.backends.find((b) => b.name === "fast-echo")!;
   for (const concurrency of levels) {
     // Throughput is measured in the 2025 era only (scenario 1 compares the eras call by call).
-    for (const path of backend.paths.filter((p) => p.era === "2025")) {
+    for (const path of backend.paths.filter((p) => p.era === "2025" && !p.client)) {
       const stop = sampleAll(path.pids);
       const before = topo.envoy?.counted() ?? 0;
       const res = await runConcurrent(

@@ -18,8 +18,8 @@ import type { Topology } from "./topology.ts";
 export type DecisionKind = "2025-call" | "2026-call" | "2026-list";
 
 export interface RouterRun {
-  /** "router", or "no-op" for the transport floor (bench/noop_ext_proc.ts). */
-  server: "router" | "no-op";
+  /** "router", or "no-op" for the transport floor (bench/noop_ext_proc.ts), "no-op-node" for it on Node. */
+  server: "router" | "no-op" | "no-op-node";
   /** The request decided (absent in results from before the 2026 kinds: a 2025 call). */
   kind?: DecisionKind;
   /** ext_proc messages per decision. */
@@ -91,23 +91,38 @@ export async function routerScenario(
     } finally {
       await quiet.stop();
     }
-    // The same load against a processor that decides nothing, on the same gRPC stack: the transport's share.
-    const noop = await spawnChild({
-      cmd: Deno.execPath(),
-      args: ["run", "-A", `${ROOT}bench/noop_ext_proc.ts`],
-      ready: /listening on (\S+)/,
-    });
-    try {
-      for (const concurrency of levels) {
-        const floor = { address: noop.ready[1], pid: noop.pid };
-        runs.push({
-          server: "no-op",
-          kind: "2025-call",
-          ...await load(floor, "2025-call", "unused", "-", concurrency, durationMs),
-        });
+    // The same load against a processor that decides nothing, on the same gRPC stack: the transport's share;
+    // and on Node (grpc-js over Node's own HTTP/2), the other runtime the router could run on.
+    const top = levels[levels.length - 1];
+    const floors: [RouterRun["server"], string, string[]][] = [
+      ["no-op", Deno.execPath(), ["run", "-A", `${ROOT}bench/noop_ext_proc.ts`]],
+      ["no-op-node", "node", [`${ROOT}bench/noop_ext_proc.mjs`]],
+    ];
+    for (const [server, cmd, args] of floors) {
+      let noop;
+      try {
+        noop = await spawnChild({ cmd, args, cwd: ROOT, ready: /listening on (\S+)/ });
+      } catch (e) {
+        if (server === "no-op-node") continue; // no Node on this machine: that comparison is left out
+        throw e;
       }
-    } finally {
-      await noop.stop();
+      try {
+        const floor = { address: noop.ready[1], pid: noop.pid };
+        for (const concurrency of server === "no-op" ? levels : [top]) {
+          runs.push({
+            server,
+            kind: "2025-call",
+            ...await load(floor, "2025-call", "unused", "-", concurrency, durationMs),
+          });
+        }
+        runs.push({
+          server,
+          kind: "2026-list",
+          ...await load(floor, "2026-list", "unused", "-", top, durationMs),
+        });
+      } finally {
+        await noop.stop();
+      }
     }
     return runs;
   } finally {

@@ -1,8 +1,10 @@
 /**
  * Scenario 4: the aggregated view at scale. A fleet of fake backends in one process (default 100 × 50
  * tools) behind the gateway: time until every tool is discovered, `tools/list` latency over the whole
- * view, the gateway's memory, and the time from a config change (one more server) to its tool answering.
+ * view, the gateway's memory, and the time from a config change (one more server) to its tool answering;
+ * and the catalog fold alone, in process, for catalogs of several sizes (bench/catalog_fold.ts).
  */
+import { type FoldRun, foldRun } from "./catalog_fold.ts";
 import { ROOT, spawnChild, startGatewayProcess } from "./processes.ts";
 import { readProc } from "./proc_stats.ts";
 import { StreamableClient } from "./rpc_client.ts";
@@ -16,6 +18,11 @@ export interface ScaleResult {
   startMs: number;
   /** Endpoint answering → every tool discovered, ms. */
   discoverMs: number;
+  /**
+   * The fleet's last `tools/list` answer → every tool served (the gateway's `/status` counts them all),
+   * ms: what the gateway itself takes to take the listings in, once the last has arrived.
+   */
+  servedAfterLastListMs?: number;
   /** Client-observed: request sent → answer parsed (the client's JSON.parse of the whole list included). */
   toolsList: LatencySummary;
   /** Request sent → last byte received, unparsed: the gateway's share plus loopback transfer. */
@@ -29,6 +36,8 @@ export interface ScaleResult {
   baselineRssMiB?: number;
   /** Config file rewritten (one server added) → first successful call of its tool, ms. */
   configToRoutableMs: number;
+  /** The catalog fold alone, in process (bench/catalog_fold.ts): discovery, and a change to one server. */
+  fold?: FoldRun[];
   errors: number;
   firstError?: string;
 }
@@ -69,9 +78,12 @@ export async function scaleScenario(
       const deadline = Date.now() + 60_000;
       while ((await gw.status()).totalTools < total) {
         if (Date.now() > deadline) throw new Error(`not every tool discovered in 60 s`);
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 5));
       }
       const tAll = performance.now();
+      const servedAt = Date.now();
+      const lastList = await (await fetch(new URL("/last-list", urls[0]))).json();
+      const servedAfterLastListMs = servedAt - lastList.at;
 
       const client = new StreamableClient(gw.mcpUrl);
       await client.initialize();
@@ -144,12 +156,14 @@ export async function scaleScenario(
           totalTools: total,
           startMs: tReady - t0,
           discoverMs: tAll - tReady,
+          servedAfterLastListMs,
           toolsList: summarize(samples),
           toolsListBytes: summarize(raw),
           transferFloor: summarize(floor),
           listBytes,
           rssMiB,
           configToRoutableMs,
+          fold: [20, 100, 200].map((n) => foldRun(n, toolsPerServer, [5, 50, 500])),
           errors,
           firstError,
         };

@@ -19,9 +19,21 @@ import {
 
 /** One way to reach a backend's echo tool. */
 export interface Path {
-  name: "direct" | "proxy-floor" | "broker" | "envoy" | "direct-2026" | "broker-2026" | "envoy-2026";
+  name:
+    | "direct"
+    | "proxy-floor"
+    | "proxy-floor-js"
+    | "broker"
+    | "envoy"
+    | "direct-2026"
+    | "broker-2026"
+    | "envoy-2026"
+    | "direct-sdk"
+    | "broker-sdk";
   /** The protocol era the client speaks on this path (2026: `bench/rpc_client.ts` `ModernClient`). */
   era: "2025" | "2026";
+  /** `sdk`: the MCP SDK's own client (`SdkClient`) instead of the raw one. */
+  client?: "sdk";
   url: string;
   tool: string;
   /** Process whose RSS/CPU the scenario reports (the gateway for broker and envoy paths). */
@@ -45,11 +57,21 @@ export interface Topology {
 
 const PUBLIC_HOST = "mcp.bench.local:8888";
 
-/** bench/null_proxy.ts in front of one backend: what any Deno fetch proxy costs. */
-async function startNullProxy(upstream: string): Promise<Child & { url: string }> {
+/**
+ * bench/null_proxy.ts in front of one backend: what any Deno fetch proxy costs (`readInJs`: one whose
+ * answers pass through JavaScript, as a relay's must).
+ */
+async function startNullProxy(upstream: string, readInJs = false): Promise<Child & { url: string }> {
   const c = await spawnChild({
     cmd: Deno.execPath(),
-    args: ["run", "-A", `${ROOT}bench/null_proxy.ts`, "--upstream", upstream],
+    args: [
+      "run",
+      "-A",
+      `${ROOT}bench/null_proxy.ts`,
+      "--upstream",
+      upstream,
+      ...(readInJs ? ["--read-in-js"] : []),
+    ],
     ready: /listening on (http:\/\/\S+)/,
   });
   return { ...c, url: c.ready[1] };
@@ -99,6 +121,9 @@ export async function startTopology(): Promise<Topology> {
       cleanups.push(floor.stop);
       floors.set(url, floor);
     }
+    // server-everything answers calls as SSE streams: the floor for a proxy that reads them.
+    const jsFloor = await startNullProxy(everything.url, true);
+    cleanups.push(jsFloor.stop);
     const paths = (directUrl: string, prefix: string, backendPid?: number, modern = false): Path[] => {
       const common: Record<string, number> = {
         client: Deno.pid,
@@ -138,7 +163,36 @@ export async function startTopology(): Promise<Topology> {
     return {
       backends: [
         { name: "fast-echo", paths: paths(fast.url, "f_", fast.pid, true) },
-        { name: "server-everything", paths: paths(everything.url, "e_") },
+        {
+          name: "server-everything",
+          paths: [
+            ...paths(everything.url, "e_"),
+            {
+              name: "proxy-floor-js",
+              era: "2025",
+              url: jsFloor.url,
+              tool: "echo",
+              pids: { proxy: jsFloor.pid, client: Deno.pid },
+            },
+            // What an application sees: the MCP SDK's own client, direct and through the broker.
+            {
+              name: "direct-sdk",
+              era: "2025",
+              client: "sdk",
+              url: everything.url,
+              tool: "echo",
+              pids: { client: Deno.pid },
+            },
+            {
+              name: "broker-sdk",
+              era: "2025",
+              client: "sdk",
+              url: gateway.mcpUrl,
+              tool: "e_echo",
+              pids: { gateway: gateway.pid, client: Deno.pid },
+            },
+          ],
+        },
       ],
       gateway,
       envoy,

@@ -283,3 +283,128 @@ Deno.test("tool view: tools needing client capabilities are listed only to clien
     .view.version;
   assertEquals(v2, v1 + 1, "requirements changing alone is a change");
 });
+
+Deno.test("catalog: the incremental fold gives what a rebuild from scratch gives, after every event", async () => {
+  const { buildCatalog } = await import("../src/routing/tool_view.ts");
+  const { buildRoutingTable } = await import("../src/routing/routing_table.ts");
+  // A seeded generator: the same sequence on every run.
+  let seed = 20261201;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
+  const names = ["echo", "add", "sum", "ask", "zeta"];
+  const prefixes = ["a_", "b_", "", "x_"];
+  let servers = ["a", "b", "c", "d"].map((name, i) => server(name, ["a_", "a_", "", "x_"][i]));
+  const events: GatewayEvent[] = [loaded(servers)];
+  const log = new InMemoryEventLog(16);
+  const routing = log.project(routingTableProjection);
+  log.append(events[0]);
+  let version = routing.state.view.view.version;
+  let json = routing.state.view.view.json;
+  let conflicts = 0;
+  for (let step = 0; step < 600; step++) {
+    const s = pick(servers);
+    const roll = random();
+    let event: GatewayEvent;
+    if (roll < 0.55) {
+      const listed = names.filter(() => random() < 0.5);
+      if (random() < 0.2) listed.push(listed[0] ?? "echo"); // a name listed twice
+      event = {
+        ...tools(s, ...listed),
+        requires: random() < 0.3 ? { [pick(names)]: ["sampling"] } : undefined,
+      } as GatewayEvent;
+      if (random() < 0.2) {
+        // A definition change of the same names.
+        (event as { tools: { description?: string }[] }).tools.forEach((t) => t.description = String(step));
+      }
+    } else if (roll < 0.7) {
+      event = {
+        type: "UpstreamFailed",
+        server: s.name,
+        upstreamKey: upstreamKey(s as never),
+        stage: "ping",
+        reason: "down",
+        retryInMs: 10,
+      };
+    } else if (roll < 0.8) {
+      event = {
+        type: "PromptsDiscovered",
+        server: s.name,
+        upstreamKey: upstreamKey(s as never),
+        prompts: names.filter(() => random() < 0.4).map((name) => ({ name })),
+      } as GatewayEvent;
+    } else if (roll < 0.88) {
+      event = {
+        type: "ResourcesDiscovered",
+        server: s.name,
+        upstreamKey: upstreamKey(s as never),
+        resources: names.filter(() => random() < 0.4).map((n) => ({ uri: `test://${n}`, name: n })),
+        templates: [],
+      } as GatewayEvent;
+    } else {
+      // A reload: a prefix moves, a server is disabled or comes back, the order changes.
+      servers = servers.map((x) =>
+        x === s ? random() < 0.5 ? { ...x, toolPrefix: pick(prefixes) } : { ...x, enabled: !x.enabled } : x
+      );
+      if (random() < 0.3) servers = [...servers.slice(1), servers[0]];
+      event = loaded(servers);
+    }
+    events.push(event);
+    log.append(event);
+    const state = routing.state;
+    const scratch = buildCatalog(state.base, undefined);
+    for (const kind of ["tools", "prompts", "resources", "templates"] as const) {
+      const live = state.view.catalog[kind];
+      const fresh = scratch[kind];
+      const at = `step ${step} (${event.type}), ${kind}`;
+      assertEquals(live.items, fresh.items, at);
+      assertEquals(live.json, fresh.json, at);
+      assertEquals(live.conflicts, fresh.conflicts, at);
+      conflicts += live.conflicts.length;
+      assertEquals(live.requirements, fresh.requirements, at);
+    }
+    const table = buildRoutingTable(state.base, state.view.catalog);
+    assertEquals(state.view.table, table, `step ${step}: the routing table`);
+    // The version moves exactly when what clients are listed changes.
+    const view = state.view.view;
+    const listed = view.json !== json ||
+      [...view.requirements].join() !== [...scratch.tools.requirements].join();
+    if (view.json !== json) assertEquals(view.version, version + 1, `step ${step}: the list changed`);
+    else if (!listed) assertEquals(view.version, version, `step ${step}: nothing clients see changed`);
+    version = view.version;
+    json = view.json;
+  }
+  assert(conflicts > 20, `the sequence makes servers conflict (${conflicts})`);
+  // The whole sequence folded at once reaches the same state as folding it event by event.
+  assertEquals(fold(routingTableProjection, events).view.table, routing.state.view.table);
+});
+
+Deno.test("catalog: a change to one server touches only that server's names", () => {
+  const many = Array.from({ length: 40 }, (_, i) => server(`s${i}`, `s${i}_`));
+  const events: GatewayEvent[] = [loaded(many), ...many.map((s) => tools(s, "a", "b", "c"))];
+  const state = fold(routingTableProjection, events);
+  const view = state.view.view;
+  assertEquals(view.size, 120);
+  assertEquals(view.changes.full, false);
+  assertEquals([...view.changes.names.keys()].sort(), ["s39_a", "s39_b", "s39_c"]);
+  const next = routingTableProjection.apply(state, {
+    ...tools(many[7], "a", "d"),
+    seq: events.length + 1,
+    at: 0,
+  } as never).view.view;
+  assertEquals(
+    [...next.changes.names].map(([name, c]) => [name, !!c.before, !!c.after, c.same]).sort(),
+    [["s7_a", true, true, true], ["s7_b", true, false, false], ["s7_c", true, false, false], [
+      "s7_d",
+      false,
+      true,
+      false,
+    ]],
+    "s7_a was listed again as it was: clients see no change",
+  );
+  assertEquals(next.version, view.version + 1);
+});

@@ -33,7 +33,7 @@ import type { BrokerContext } from "./context.ts";
 import { answerOptions, answerStatus } from "./era_answers.ts";
 import type { StatelessCalls } from "./stateless_calls.ts";
 import type { Subscriptions } from "./subscriptions.ts";
-import { type Answer, answerOf, Relay, type RelayOptions } from "./relay.ts";
+import { type Answer, answerOfText, Relay, type RelayOptions } from "./relay.ts";
 import { type Bridge, crossingOf } from "./bridge/mod.ts";
 import type { CallTrace } from "../observe/tracing/call.ts";
 import { ATTR } from "../observe/tracing/attributes.ts";
@@ -64,14 +64,12 @@ export interface ForwardOptions {
   trace?: CallTrace;
 }
 
-/** The outcome a JSON answer reports. */
+/**
+ * The outcome a JSON answer reports, read from its shape ({@link answerOfText}): a JSON-RPC error, or a
+ * result marked `isError`, is an error; a body that is no JSON-RPC answer at all is one too.
+ */
 function jsonAnswer(text: string): "ok" | "error" {
-  try {
-    const message = JSON.parse(text);
-    return message && typeof message === "object" ? answerOf(message) || "ok" : "error";
-  } catch {
-    return "error";
-  }
+  return answerOfText(text) || "error";
 }
 
 /**
@@ -270,8 +268,19 @@ export async function forward(
     });
     return new Response(stream, { status, headers });
   }
-  return await plain(await res.text());
+  if (relayOptions.rewriteResult && res.ok) return await plain(await res.text());
+  // Passed on as the bytes that came; read only as far as the outcome needs, and only when someone asks.
+  const bytes = await res.bytes();
+  endCall();
+  if (options.trace || options.onSettled) {
+    const text = decoder.decode(bytes);
+    options.trace?.answered(text);
+    options.onSettled?.(res.ok ? jsonAnswer(text) : "error");
+  }
+  return new Response(bytes, { status, headers });
 }
+
+const decoder = new TextDecoder();
 
 /**
  * Sends the request on the wire `wire` calls for: a backend session (bound, or held for a 2026 caller; a
@@ -293,7 +302,8 @@ async function send(
   const elapsed = () => (performance.now() - started) / 1000;
   const header = (name: string) => req.headers.get(name);
   const session = admitted.session;
-  const owner = session ? undefined : heldOwner(admitted);
+  // Only a held backend session (a 2026 caller on a 2025-only backend) has an owner to work out.
+  const owner = session || wire !== "session" ? undefined : heldOwner(admitted);
   for (let attempt = 0; attempt < 2; attempt++) {
     let binding: BackendBinding | undefined;
     let request: { headers: Record<string, string>; body: string };

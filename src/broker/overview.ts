@@ -98,10 +98,10 @@ export async function handleOverview(ctx: BrokerContext, url: URL): Promise<Resp
     catalog: {
       version,
       totals: {
-        tools: catalog.tools.items.length,
-        prompts: catalog.prompts.items.length,
-        resources: catalog.resources.items.length,
-        templates: catalog.templates.items.length,
+        tools: catalog.tools.size,
+        prompts: catalog.prompts.size,
+        resources: catalog.resources.size,
+        templates: catalog.templates.size,
       },
       conflicts,
       ...(current ? {} : {

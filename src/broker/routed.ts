@@ -87,7 +87,10 @@ export async function forwardRouted(
   const upstream = ctx.upstreams.state.servers.get(routed.server)!;
   const server = upstream.config;
   trace?.routed(routed, undefined, { wire: backendWire(upstream, admitted.era) });
-  const options: ForwardOptions = { onSettled: (outcome, error) => audit(outcome, routed, error), trace };
+  // Without an audit log or a trace nobody needs the outcome, and the answer is not read for it.
+  const options: ForwardOptions = ctx.audit || trace
+    ? { onSettled: (outcome, error) => audit(outcome, routed, error), trace }
+    : {};
   if (method === "resources/read") {
     options.rewriteResult = servedContents(server.toolPrefix);
     // A read the caller's policy narrows must not be served to others from a shared cache.

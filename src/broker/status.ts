@@ -99,7 +99,7 @@ export function handleStatus(ctx: BrokerContext, req: Request, encodedName: stri
     totalServers: servers.length,
     healthyServers: healthy,
     unHealthyServers: enabled.length - healthy,
-    totalTools: ctx.routing.state.view.view.items.length,
+    totalTools: ctx.routing.state.view.view.size,
     toolConflicts: conflicts.length,
     conflicts,
     config: {

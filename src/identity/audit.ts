@@ -108,8 +108,18 @@ export interface AuditLogOptions {
 
 /** First 16 hex digits of SHA-256: joins a session's lines without putting a usable session id in logs. */
 export function hashSession(sessionId: string): string {
-  return createHash("sha256").update(sessionId).digest("hex").slice(0, 16);
+  let hash = sessionHashes.get(sessionId);
+  if (hash === undefined) {
+    hash = createHash("sha256").update(sessionId).digest("hex").slice(0, 16);
+    // A session makes many calls: its hash is remembered (bounded; forgetting only costs a hash again).
+    if (sessionHashes.size >= MAX_SESSION_HASHES) sessionHashes.clear();
+    sessionHashes.set(sessionId, hash);
+  }
+  return hash;
 }
+
+const MAX_SESSION_HASHES = 4096;
+const sessionHashes = new Map<string, string>();
 
 /** The gateway keeps ids as raw JSON text (so their type and digits survive); the log wants the value. */
 export function rpcIdFromRaw(rawId: string): string | number | null {
@@ -164,20 +174,19 @@ export class AuditLog {
     const includeArguments = options.includeArguments ?? false;
     const max = options.maxArgumentBytes ?? 16 * 1024;
     if (options.write) return new AuditLog(options.write, () => {}, includeArguments, max);
-    const encoder = new TextEncoder();
     if (!options.file || options.file === "-") {
-      return new AuditLog(
-        (line) => writeAll(Deno.stdout, encoder.encode(line + "\n")),
-        () => {},
-        includeArguments,
-        max,
-      );
+      const out = new BatchedLines(Deno.stdout);
+      return new AuditLog((line) => out.push(line), () => out.close(), includeArguments, max);
     }
-    // O_APPEND: each line lands whole at the end even if logrotate truncates the file (copytruncate).
+    // O_APPEND: each batch lands whole at the end even if logrotate truncates the file (copytruncate).
     const file = Deno.openSync(options.file, { append: true, create: true });
+    const out = new BatchedLines(file);
     return new AuditLog(
-      (line) => writeAll(file, encoder.encode(line + "\n")),
-      () => file.close(),
+      (line) => out.push(line),
+      () => {
+        out.close();
+        file.close();
+      },
       includeArguments,
       max,
     );
@@ -229,4 +238,56 @@ export class AuditLog {
 
 function writeAll(out: { writeSync(p: Uint8Array): number }, bytes: Uint8Array) {
   for (let done = 0; done < bytes.length;) done += out.writeSync(bytes.subarray(done));
+}
+
+/** How long a line may wait for others to share its write. */
+export const AUDIT_FLUSH_MS = 10;
+/** A batch this large is written at once. */
+const AUDIT_BATCH_BYTES = 64 * 1024;
+
+/**
+ * Lines written in batches: a write per line cost a system call per request (≈45 µs of CPU per call, the
+ * largest single item in a routed call's profile). A line waits at most {@link AUDIT_FLUSH_MS}; the rest
+ * are written on close and when the process exits.
+ */
+class BatchedLines {
+  #lines: string[] = [];
+  #bytes = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #encoder = new TextEncoder();
+  #onUnload = () => this.flush();
+  #closed = false;
+
+  constructor(private readonly out: { writeSync(p: Uint8Array): number }) {
+    globalThis.addEventListener("unload", this.#onUnload);
+  }
+
+  push(line: string) {
+    this.#lines.push(line);
+    this.#bytes += line.length + 1;
+    if (this.#closed || this.#bytes >= AUDIT_BATCH_BYTES) return this.flush();
+    if (this.#timer === undefined) {
+      const timer = setTimeout(() => this.flush(), AUDIT_FLUSH_MS);
+      // Waiting lines never keep a process alive: exit flushes them.
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  flush() {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#lines.length) return;
+    const text = this.#lines.join("\n") + "\n";
+    this.#lines = [];
+    this.#bytes = 0;
+    writeAll(this.out, this.#encoder.encode(text));
+  }
+
+  /** Writes what waits; lines after this are written as they come. */
+  close() {
+    this.flush();
+    globalThis.removeEventListener("unload", this.#onUnload);
+    this.#closed = true;
+  }
 }

@@ -219,3 +219,78 @@ function skipValue(text: string, i: number): number {
 export function resultText(rawId: string, resultJson: string): string {
   return `{"jsonrpc":"2.0","id":${rawId},"result":${resultJson}}`;
 }
+
+/**
+ * What a JSON-RPC message is, read from its top-level member names without building its values:
+ * - `response`: a `result` (or `error`) member and no `method`; `error` tells which;
+ * - `request` / `notification`: a string `method`, with or without an `id`;
+ * - `other`: anything else (not an object, no telling members, a value cut short).
+ *
+ * For relays that pass most messages on untouched: a response's result is skipped over, never parsed.
+ * The text is trusted to be JSON as far as it goes: a text cut short inside a member before the answer's
+ * is `other`, and so is an answer that does not end with the message's closing brace.
+ */
+export type MessageShape =
+  | { kind: "response"; error: boolean }
+  | { kind: "request" | "notification"; method: string }
+  | { kind: "other" };
+
+export function messageShape(text: string): MessageShape {
+  let i = skipSpace(text, 0);
+  if (text.charCodeAt(i) !== 0x7b) return { kind: "other" }; // '{'
+  // Without "method" anywhere, the first "result"/"error" member decides: its value (the bulk of an
+  // answer) need not be walked. Otherwise every member is read, as JSON.parse would.
+  const mayHaveMethod = text.includes('"method"');
+  let method: string | undefined;
+  let hasId = false;
+  let result = false;
+  let error = false;
+  i = skipSpace(text, i + 1);
+  while (i < text.length && text.charCodeAt(i) !== 0x7d) { // '}'
+    if (text.charCodeAt(i) !== 0x22) return { kind: "other" }; // '"'
+    const keyEnd = skipString(text, i);
+    const rawKey = text.slice(i, keyEnd);
+    const key = rawKey.includes("\\") ? safeParse(rawKey) : rawKey.slice(1, -1);
+    i = skipSpace(text, keyEnd);
+    if (text.charCodeAt(i) !== 0x3a) return { kind: "other" }; // ':'
+    i = skipSpace(text, i + 1);
+    if ((key === "result" || key === "error") && !mayHaveMethod) {
+      // The value must at least close where the message does (a stream cut mid-message is not an answer).
+      if (text.charCodeAt(lastNonSpace(text)) !== 0x7d) return { kind: "other" };
+      return { kind: "response", error: key === "error" };
+    }
+    const end = skipValue(text, i);
+    if (end <= i || end > text.length) return { kind: "other" };
+    if (key === "method") {
+      const value = text.charCodeAt(i) === 0x22 ? safeParse(text.slice(i, end)) : undefined;
+      method = typeof value === "string" ? value : undefined;
+      if (method === undefined) return { kind: "other" };
+    } else if (key === "id") hasId = true;
+    else if (key === "result") result = true;
+    else if (key === "error") error = true;
+    i = skipSpace(text, end);
+    if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1); // ','
+  }
+  if (i >= text.length) return { kind: "other" };
+  if (method !== undefined) return { kind: hasId ? "request" : "notification", method };
+  if (result || error) return { kind: "response", error };
+  return { kind: "other" };
+}
+
+function safeParse(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}
+
+function lastNonSpace(text: string): number {
+  let i = text.length - 1;
+  while (i >= 0) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i--;
+  }
+  return i;
+}

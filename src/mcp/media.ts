@@ -17,10 +17,32 @@ export function accepts(accept: string | null, type: string): boolean {
 
 /** Why a POST's `Accept` is refused (406), or undefined when it accepts both JSON and SSE answers. */
 export function postAcceptProblem(accept: string | null): string | undefined {
-  if (accepts(accept, "application/json") && accepts(accept, "text/event-stream")) return undefined;
-  return `Not Acceptable: the Accept header must allow both application/json and text/event-stream, got ${
-    JSON.stringify(accept)
-  }`;
+  return remembered(acceptVerdicts, accept, () => {
+    if (accepts(accept, "application/json") && accepts(accept, "text/event-stream")) return undefined;
+    return `Not Acceptable: the Accept header must allow both application/json and text/event-stream, got ${
+      JSON.stringify(accept)
+    }`;
+  });
+}
+
+/**
+ * Verdicts on header values: a client sends the same `Accept` and `Content-Type` with every request, and
+ * parsing them cost more than the rest of the checks. Bounded: forgetting costs only a parse again.
+ */
+const acceptVerdicts = new Map<string | null, string | undefined>();
+const contentTypeVerdicts = new Map<string | null, string | undefined>();
+const MAX_VERDICTS = 256;
+
+function remembered(
+  verdicts: Map<string | null, string | undefined>,
+  value: string | null,
+  decide: () => string | undefined,
+): string | undefined {
+  if (verdicts.has(value)) return verdicts.get(value);
+  const verdict = decide();
+  if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+  verdicts.set(value, verdict);
+  return verdict;
 }
 
 /**
@@ -28,6 +50,10 @@ export function postAcceptProblem(accept: string | null): string | undefined {
  * is refused rather than silently decoded as UTF-8 (JSON text exchanged between systems is UTF-8, RFC 8259 §8.1).
  */
 export function contentTypeProblem(contentType: string | null): string | undefined {
+  return remembered(contentTypeVerdicts, contentType, () => contentTypeVerdict(contentType));
+}
+
+function contentTypeVerdict(contentType: string | null): string | undefined {
   const [type, ...params] = (contentType ?? "").split(";").map((p) => p.trim());
   if (type.toLowerCase() !== "application/json") {
     return `Unsupported Media Type: Content-Type must be application/json, got ${

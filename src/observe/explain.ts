@@ -13,7 +13,7 @@
  */
 import type { Projection } from "../events/projection.ts";
 import type { EventType, LoggedEvent } from "../events/types.ts";
-import type { AggregatedView, Conflict, ServedItem } from "../routing/aggregate.ts";
+import type { AggregatedView, Conflict, ServedChange } from "../routing/aggregate.ts";
 import { type RoutingState, routingTableProjection } from "../routing/routing_table.ts";
 import type { UpstreamsState, UpstreamStatus } from "../routing/upstreams.ts";
 
@@ -211,21 +211,49 @@ function push<T>(list: T[], entry: T, max: number) {
   if (list.length > max) list.splice(0, list.length - max);
 }
 
+/**
+ * The names whose owner or definition changed from `previous` to `next`: the view's own record of its last
+ * step when it was built from `previous` (a change costs in proportion to the server that changed), else
+ * every name either serves.
+ */
+function changedNames(previous: AggregatedView, next: AggregatedView): ReadonlyMap<string, ServedChange> {
+  if (next.changes.from === previous.id) return next.changes.names;
+  const names = new Map<string, ServedChange>();
+  for (const [name, before] of previous.owners) {
+    names.set(name, { before, after: next.get(name), same: false });
+  }
+  for (const [name, after] of next.owners) if (!names.has(name)) names.set(name, { after, same: false });
+  return names;
+}
+
 function diffNames(
   state: ExplainState,
   kind: ServedKind,
   previous: AggregatedView,
   next: AggregatedView,
   base: UpstreamsState,
-  before: UpstreamsState,
   event: LoggedEvent,
 ) {
   const names = state.names[kind];
   const gone = state.gone[kind];
   const at = ref(event);
-  const prevItems = new Map<string, ServedItem>(previous.items.map((i) => [i.name, i]));
   const discoveredBy = listedBy(event);
-  for (const item of next.items) {
+  const changes = changedNames(previous, next);
+  for (const name of [...changes.keys()].sort()) {
+    const { before, after: item } = changes.get(name)!;
+    if (!item) {
+      const record = names.get(name);
+      if (!before || !record) continue;
+      names.delete(name);
+      const why = cause(event, before.server);
+      record.served = false;
+      record.since = { ...at, cause: why };
+      record.lastChange = at;
+      push(record.history, { ...at, change: "removed", server: before.server, cause: why }, NAME_HISTORY);
+      gone.set(name, record);
+      if (gone.size > MAX_GONE) gone.delete(gone.keys().next().value!);
+      continue;
+    }
     const prefix = base.servers.get(item.server)?.config.toolPrefix ?? "";
     let record = names.get(item.name);
     if (!record) {
@@ -272,59 +300,20 @@ function diffNames(
       continue;
     }
     record.prefix = prefix;
-    // Definitions change only when their server lists again; only then is the comparison worth its cost.
-    if (discoveredBy === item.server) {
-      const old = prevItems.get(item.name);
-      if (old && old.item !== item.item && !sameUpstreamItem(before, base, kind, item)) {
-        record.lastChange = at;
-        push(record.history, {
-          ...at,
-          change: "definition",
-          server: item.server,
-          cause: `${item.server} listed a changed definition`,
-        }, NAME_HISTORY);
-      }
+    // Definitions change only when their server lists again.
+    if (
+      discoveredBy === item.server && before && before.item !== item.item &&
+      JSON.stringify(before.item) !== JSON.stringify(item.item)
+    ) {
+      record.lastChange = at;
+      push(record.history, {
+        ...at,
+        change: "definition",
+        server: item.server,
+        cause: `${item.server} listed a changed definition`,
+      }, NAME_HISTORY);
     }
   }
-  const nextNames = new Set(next.items.map((i) => i.name));
-  for (const item of previous.items) {
-    if (nextNames.has(item.name)) continue;
-    const record = names.get(item.name);
-    if (!record) continue;
-    names.delete(item.name);
-    const why = cause(event, item.server);
-    record.served = false;
-    record.since = { ...at, cause: why };
-    record.lastChange = at;
-    push(record.history, { ...at, change: "removed", server: item.server, cause: why }, NAME_HISTORY);
-    gone.set(item.name, record);
-    if (gone.size > MAX_GONE) gone.delete(gone.keys().next().value!);
-  }
-}
-
-/** Whether the server's own listing of this item is unchanged (compared as JSON, only for its server). */
-function sameUpstreamItem(
-  before: UpstreamsState,
-  after: UpstreamsState,
-  kind: ServedKind,
-  item: ServedItem,
-): boolean {
-  const key = kind === "resource" ? "uri" : kind === "template" ? "uriTemplate" : "name";
-  const list = (s: UpstreamsState) => {
-    const server = s.servers.get(item.server);
-    if (!server) return undefined;
-    const items: readonly Record<string, unknown>[] = kind === "tool"
-      ? server.tools
-      : kind === "prompt"
-      ? server.prompts
-      : kind === "resource"
-      ? server.resources
-      : server.templates;
-    return items.find((i) => i[key] === item.upstreamName);
-  };
-  const a = list(before);
-  const b = list(after);
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
 function diffConflicts(state: ExplainState, kind: ServedKind, next: readonly Conflict[], event: LoggedEvent) {
@@ -545,7 +534,7 @@ export const explainProjection: Projection<ExplainState> = {
         const before = previous.view.catalog[KIND_VIEW[kind]];
         const after = next.view.catalog[KIND_VIEW[kind]];
         if (before === after) continue;
-        diffNames(state, kind, before, after, next.base, previous.base, event);
+        diffNames(state, kind, before, after, next.base, event);
         diffConflicts(state, kind, after.conflicts, event);
       }
     }

@@ -196,7 +196,26 @@ const decoder = new TextDecoder();
 
 /** A header for a mutation: Envoy applies only `raw_value` (it ignores `value`, issue #31555). */
 export function rawHeader(key: string, value: string): HeaderValueOption {
-  return { header: { key, raw_value: encoder.encode(value) } };
+  return { header: { key, raw_value: headerBytes(value) } };
+}
+
+/**
+ * Most header values a router writes repeat from request to request (hosts, paths, server and method
+ * names, versions): their bytes are encoded once and shared (never written to), instead of one encoder
+ * call per header per reply. Bounded; long or one-off values are encoded each time.
+ */
+const encodedValues = new Map<string, Uint8Array>();
+const MAX_ENCODED_VALUES = 1024;
+
+function headerBytes(value: string): Uint8Array {
+  let bytes = encodedValues.get(value);
+  if (bytes) return bytes;
+  bytes = encoder.encode(value);
+  if (value.length <= 256) {
+    if (encodedValues.size >= MAX_ENCODED_VALUES) encodedValues.clear();
+    encodedValues.set(value, bytes);
+  }
+  return bytes;
 }
 
 /** Reads a header value as Envoy sends it: `raw_value` bytes, falling back to `value` for old Envoys. */

@@ -27,13 +27,22 @@ export interface Mutation {
  * request (500) on a mutation whose value holds a control character, so those are percent-encoded.
  */
 export function headerValue(value: string): string {
-  // A control character is one below space other than tab, or DEL.
+  // A control character is one below space other than tab, or DEL; most values have none.
+  if (!hasControl(value)) return value;
   let out = "";
   for (const c of value) {
     const code = c.charCodeAt(0);
     out += (code < 0x20 && code !== 0x09) || code === 0x7f ? `%${code.toString(16).padStart(2, "0")}` : c;
   }
   return out;
+}
+
+function hasControl(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function common(m: Mutation): CommonResponse {

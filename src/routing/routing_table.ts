@@ -3,9 +3,10 @@
  * this one table, so the two paths cannot disagree. It also carries the aggregated catalog it was built
  * from, which is what the list methods answer with.
  */
-import { prefixName, type ServedItem, unprefixUri } from "./aggregate.ts";
+import { type AggregatedView, prefixName, type ServedItem, unprefixUri } from "./aggregate.ts";
+import { PersistentMap } from "./persistent_map.ts";
 import { derivedProjection } from "./derived.ts";
-import type { ServerConfig } from "../config/schema.ts";
+import type { GatewayConfig, ServerConfig } from "../config/schema.ts";
 import { buildCatalog, type Catalog, type ToolView } from "./tool_view.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 
@@ -37,10 +38,10 @@ export interface ResourceRoute extends BackendAddress {
 
 export interface RoutingTable {
   /** Tools: served name → route. */
-  routes: ReadonlyMap<string, ToolRoute>;
-  prompts: ReadonlyMap<string, ToolRoute>;
+  routes: PersistentMap<ToolRoute>;
+  prompts: PersistentMap<ToolRoute>;
   /** Listed resources: served URI → route. */
-  resources: ReadonlyMap<string, ResourceRoute>;
+  resources: PersistentMap<ResourceRoute>;
   /**
    * Tools of servers that are not serving (down, reconnecting, disabled), by the name clients knew them
    * under: served name → server. Names a serving server owns are not here.
@@ -64,32 +65,86 @@ export function annotationHints(annotations: unknown): string {
   },openWorld=${hint(a.openWorldHint)}`;
 }
 
+const addresses = new WeakMap<ServerConfig, BackendAddress>();
+
+/** Where a server's requests go; worked out once per server config (a URL parse per route adds up). */
 export function addressOf(server: ServerConfig): BackendAddress {
-  const url = new URL(server.url);
-  return { server: server.name, url: server.url, hostname: server.hostname, path: url.pathname + url.search };
+  let address = addresses.get(server);
+  if (!address) {
+    const url = new URL(server.url);
+    address = {
+      server: server.name,
+      url: server.url,
+      hostname: server.hostname,
+      path: url.pathname + url.search,
+    };
+    addresses.set(server, address);
+  }
+  return address;
 }
 
-function namedRoutes(upstreams: UpstreamsState, items: readonly ServedItem[], withHints: boolean) {
-  const routes = new Map<string, ToolRoute>();
-  for (const served of items) {
-    routes.set(served.name, {
-      ...addressOf(upstreams.servers.get(served.server)!.config),
-      servedName: served.name,
-      upstreamName: served.upstreamName,
-      annotationHints: withHints ? annotationHints(served.item.annotations) : "",
-    });
-  }
-  return routes;
+function toolRoute(upstreams: UpstreamsState, served: ServedItem, withHints: boolean): ToolRoute {
+  return {
+    ...addressOf(upstreams.servers.get(served.server)!.config),
+    servedName: served.name,
+    upstreamName: served.upstreamName,
+    annotationHints: withHints ? annotationHints(served.item.annotations) : "",
+  };
 }
 
-export function buildRoutingTable(upstreams: UpstreamsState, catalog: Catalog): RoutingTable {
-  const resources = new Map<string, ResourceRoute>();
-  for (const served of catalog.resources.items) {
-    resources.set(served.name, {
-      ...addressOf(upstreams.servers.get(served.server)!.config),
-      upstreamUri: served.upstreamName,
-    });
+function resourceRoute(upstreams: UpstreamsState, served: ServedItem): ResourceRoute {
+  return { ...addressOf(upstreams.servers.get(served.server)!.config), upstreamUri: served.upstreamName };
+}
+
+/**
+ * Routes by served name for one list: only the names that changed since `previous` was built (when this
+ * view was built from the one `previous` was, and under the same config), else every name.
+ */
+function routesOf<R>(
+  view: AggregatedView,
+  previous: { view: AggregatedView; routes: PersistentMap<R> } | undefined,
+  sameConfig: boolean,
+  route: (served: ServedItem) => R,
+): PersistentMap<R> {
+  if (previous && sameConfig && previous.view === view) return previous.routes;
+  if (previous && sameConfig && view.changes.from === previous.view.id && !view.changes.full) {
+    const changes: [string, R | undefined][] = [];
+    for (const [name, change] of view.changes.names) {
+      changes.push([name, change.after && route(change.after)]);
+    }
+    return previous.routes.with(changes);
   }
+  return PersistentMap.from([...view.owners.values()].map((served) => [served.name, route(served)] as const));
+}
+
+/**
+ * The routing table for `catalog`; with the table built for the catalog before it, only the names that
+ * changed are routed anew (a change costs in proportion to the server that changed).
+ */
+export function buildRoutingTable(
+  upstreams: UpstreamsState,
+  catalog: Catalog,
+  previous?: { catalog: Catalog; table: RoutingTable; config: unknown },
+): RoutingTable {
+  const sameConfig = previous?.config === upstreams.config;
+  const routes = routesOf(
+    catalog.tools,
+    previous && { view: previous.catalog.tools, routes: previous.table.routes },
+    sameConfig,
+    (served) => toolRoute(upstreams, served, true),
+  );
+  const prompts = routesOf(
+    catalog.prompts,
+    previous && { view: previous.catalog.prompts, routes: previous.table.prompts },
+    sameConfig,
+    (served) => toolRoute(upstreams, served, false),
+  );
+  const resources = routesOf(
+    catalog.resources,
+    previous && { view: previous.catalog.resources, routes: previous.table.resources },
+    sameConfig,
+    (served) => resourceRoute(upstreams, served),
+  );
   const uriPrefixes = [...upstreams.servers.values()]
     .filter((s) => s.status === "ready" && s.config.enabled)
     .map((s) => ({
@@ -98,7 +153,6 @@ export function buildRoutingTable(upstreams: UpstreamsState, catalog: Catalog): 
       templates: s.templates.map((t) => String(t.uriTemplate)),
     }))
     .sort((a, b) => b.prefix.length - a.prefix.length);
-  const routes = namedRoutes(upstreams, catalog.tools.items, true);
   const dormantTools = new Map<string, string>();
   for (const s of upstreams.servers.values()) {
     if (s.status === "ready") continue;
@@ -107,14 +161,7 @@ export function buildRoutingTable(upstreams: UpstreamsState, catalog: Catalog): 
       if (!routes.has(served) && !dormantTools.has(served)) dormantTools.set(served, s.config.name);
     }
   }
-  return {
-    routes,
-    prompts: namedRoutes(upstreams, catalog.prompts.items, false),
-    resources,
-    dormantTools,
-    uriPrefixes,
-    version: catalog.tools.version,
-  };
+  return { routes, prompts, resources, dormantTools, uriPrefixes, version: catalog.tools.version };
 }
 
 /**
@@ -156,9 +203,11 @@ export interface RoutingState {
   catalog: Catalog;
   table: RoutingTable;
   digest: string;
+  /** The config the table was built under (routes carry its addresses). */
+  config: GatewayConfig;
 }
 
-/** Rebuilt only when the catalog or the config changes. */
+/** Rebuilt only when the catalog or the config changes, and then only for what changed. */
 export const routingTableProjection = derivedProjection<UpstreamsState, RoutingState>(
   "routingTable",
   upstreamsProjection,
@@ -166,6 +215,7 @@ export const routingTableProjection = derivedProjection<UpstreamsState, RoutingS
     const catalog = buildCatalog(upstreams, previous?.catalog);
     const digest = upstreams.configDigest;
     if (previous && previous.catalog === catalog && previous.digest === digest) return previous;
-    return { view: catalog.tools, catalog, table: buildRoutingTable(upstreams, catalog), digest };
+    const table = buildRoutingTable(upstreams, catalog, previous);
+    return { view: catalog.tools, catalog, table, digest, config: upstreams.config };
   },
 );

@@ -2,17 +2,17 @@
  * Projection: everything clients list — tools, prompts, resources and resource templates — aggregated
  * from every ready, enabled server under its prefix (see {@link aggregate}).
  */
-import { aggregate, type AggregatedView, prefixName, prefixUri } from "./aggregate.ts";
+import { aggregate, type AggregatedView, type AggregateSpec, prefixName, prefixUri } from "./aggregate.ts";
 import { derivedProjection } from "./derived.ts";
 import { upstreamsProjection, type UpstreamsState } from "./upstreams.ts";
 import type { UpstreamTool } from "../events/types.ts";
 import { REQUEST_CAPABILITIES } from "../mcp/client_capabilities.ts";
 
-/** The aggregated tool list, and which tools need which client capabilities to be listed. */
-export type ToolView = AggregatedView<UpstreamTool> & {
-  /** Served name → client capabilities it needs (servers hide such tools from clients without them). */
-  requirements: ReadonlyMap<string, readonly string[]>;
-};
+/**
+ * The aggregated tool list; its `requirements` say which tools need which client capabilities to be listed
+ * (servers hide such tools from clients without them).
+ */
+export type ToolView = AggregatedView<UpstreamTool>;
 
 const renderings = new WeakMap<ToolView, Map<string, { json: string; items: ToolView["items"] }>>();
 
@@ -47,44 +47,41 @@ export interface Catalog {
   templates: AggregatedView;
 }
 
+const TOOLS: AggregateSpec<UpstreamTool> = {
+  items: (s) => s.tools,
+  key: "name",
+  rename: prefixName,
+  // Requirements moving alone still change what some clients see.
+  needs: (s) => s.toolRequirements,
+};
+
 /** Builds the tool view; keeps `previous` (same object) when nothing changed. */
 export function buildToolView(upstreams: UpstreamsState, previous: ToolView | undefined): ToolView {
-  const view = aggregate<UpstreamTool>(
-    upstreams,
-    { items: (s) => s.tools, key: "name", rename: prefixName },
-    previous,
-  );
-  const requirements = new Map<string, readonly string[]>();
-  for (const t of view.items) {
-    const needs = upstreams.servers.get(t.server)?.toolRequirements[t.upstreamName];
-    if (needs?.length) requirements.set(t.name, needs);
-  }
-  const sameRequirements = previous !== undefined && previous.requirements.size === requirements.size &&
-    [...requirements].every(([name, needs]) => previous.requirements.get(name)?.join() === needs.join());
-  if (previous && view === previous && sameRequirements) return previous;
-  // Requirements moving alone still change what some clients see.
-  const version = previous && view === previous ? previous.version + 1 : view.version;
-  return { ...view, requirements, version };
+  return aggregate(upstreams, TOOLS, previous);
 }
+
+const PROMPTS: AggregateSpec<Record<string, unknown>> = {
+  items: (s) => s.prompts,
+  key: "name",
+  rename: prefixName,
+};
+const RESOURCES: AggregateSpec<Record<string, unknown>> = {
+  items: (s) => s.resources,
+  key: "uri",
+  rename: prefixUri,
+};
+const TEMPLATES: AggregateSpec<Record<string, unknown>> = {
+  items: (s) => s.templates,
+  key: "uriTemplate",
+  rename: prefixUri,
+};
 
 /** Builds every list; keeps `previous` (same object) when nothing changed. */
 export function buildCatalog(upstreams: UpstreamsState, previous: Catalog | undefined): Catalog {
   const tools = buildToolView(upstreams, previous?.tools);
-  const prompts = aggregate(
-    upstreams,
-    { items: (s) => s.prompts, key: "name", rename: prefixName },
-    previous?.prompts,
-  );
-  const resources = aggregate(
-    upstreams,
-    { items: (s) => s.resources, key: "uri", rename: prefixUri },
-    previous?.resources,
-  );
-  const templates = aggregate(
-    upstreams,
-    { items: (s) => s.templates, key: "uriTemplate", rename: prefixUri },
-    previous?.templates,
-  );
+  const prompts = aggregate(upstreams, PROMPTS, previous?.prompts);
+  const resources = aggregate(upstreams, RESOURCES, previous?.resources);
+  const templates = aggregate(upstreams, TEMPLATES, previous?.templates);
   if (
     previous && previous.tools === tools && previous.prompts === prompts &&
     previous.resources === resources &&

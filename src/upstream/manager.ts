@@ -412,8 +412,10 @@ export class UpstreamManager {
       const listing = await listAll<UpstreamTool>(client, "tools", this.#timeout);
       return new Set(listing.items.map((t) => t.name));
     } finally {
-      if (prior.kind === "legacy") await transport.terminateSession().catch(() => {});
-      await client.close().catch(() => {});
+      // The probe's session is ended in the background: the listing is what discovery waits for, and a
+      // round trip more per server delays every tool of a fleet starting at once.
+      const end = prior.kind === "legacy" ? transport.terminateSession().catch(() => {}) : Promise.resolve();
+      end.finally(() => client.close().catch(() => {}));
     }
   }
 
