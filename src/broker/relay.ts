@@ -11,7 +11,7 @@
 import type { ServerConfig } from "../config/schema.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import { memberSpans, type MessageShape, messageShape, replaceAt } from "../mcp/jsonrpc.ts";
-import { formatSse, readSseEvent, SseSplitter } from "../mcp/sse.ts";
+import { concatBytes, formatSse, readSseEvent, SseSplitter } from "../mcp/sse.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import type { BackendBinding } from "../session/session_map.ts";
 import type { SessionStore } from "../session/store.ts";
@@ -204,7 +204,7 @@ export class Relay {
               return;
             }
             if (!out.length) continue;
-            controller.enqueue(out.length === 1 ? out[0] : concat(out));
+            controller.enqueue(concatBytes(out));
             return;
           }
         } catch (e) {
@@ -267,7 +267,7 @@ function chunkReader(body: ReadableStream<Uint8Array>) {
 function terminated(bytes: Uint8Array, last: boolean): Uint8Array {
   if (!last) return bytes;
   const eols = trailingLineEnds(bytes);
-  return eols >= 2 ? bytes : concat([bytes, encoder.encode(eols === 1 ? "\n" : "\n\n")]);
+  return eols >= 2 ? bytes : concatBytes([bytes, encoder.encode(eols === 1 ? "\n" : "\n\n")]);
 }
 
 /** How many line ends (CRLF, LF, CR) the bytes end with, up to two. */
@@ -282,14 +282,4 @@ function trailingLineEnds(bytes: Uint8Array): number {
     count++;
   }
   return count;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

@@ -171,7 +171,8 @@ export class SseSplitter {
   }
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
+/** The parts as one array (the part itself when there is only one). */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
