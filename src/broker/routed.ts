@@ -6,12 +6,18 @@
  */
 import type { Admitted } from "../admission/admit.ts";
 import { backendWire } from "../mcp/backend_wire.ts";
-import { type AuditOutcome, requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
-import { GatewayError } from "../mcp/errors.ts";
+import {
+  type AuditOutcome,
+  outcomeOfError,
+  requestIdFrom,
+  rpcIdFromRaw,
+  traceIdFrom,
+} from "../identity/audit.ts";
+import type { GatewayError } from "../mcp/errors.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
 import { prefixUri } from "../routing/aggregate.ts";
-import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
-import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
+import type { RoutingDecision } from "../routing/decide.ts";
+import { decideForCaller } from "../routing/visibility.ts";
 import type { BrokerContext } from "./context.ts";
 import { forward, type ForwardDeps, type ForwardOptions } from "./forward.ts";
 import { Relay } from "./relay.ts";
@@ -65,25 +71,19 @@ export async function forwardRouted(
     });
     trace?.end(outcome, error);
   };
-  let decision: RoutingDecision | undefined;
   trace?.routing();
-  try {
-    decision = decideRoute(ctx.upstreams.state, ctx.routing.state.view, method, params, text, rawId);
-    const virtual = selectedVirtualServer(ctx.upstreams.state.config.virtualServers, admitted.identity);
-    authorizeDecision(decision, admitted.identity, virtual, rawId);
-  } catch (e) {
-    trace?.routed(decision, e instanceof GatewayError ? e : undefined);
-    if (e instanceof GatewayError) {
-      const outcome = e.details.denied
-        ? "denied"
-        : e.kind === "upstream-unavailable"
-        ? "unavailable"
-        : "error";
-      audit(outcome, decision, e);
-    }
-    throw e;
+  const decided = decideForCaller(ctx.upstreams.state, ctx.routing.state.view, admitted.identity, {
+    method,
+    params,
+    text,
+    rawId,
+  });
+  if (!decided.ok) {
+    trace?.routed(decided.decision, decided.error);
+    audit(outcomeOfError(decided.error), decided.decision, decided.error);
+    throw decided.error;
   }
-  const routed = decision;
+  const routed = decided.decision;
   const upstream = ctx.upstreams.state.servers.get(routed.server)!;
   const server = upstream.config;
   trace?.routed(routed, undefined, { wire: backendWire(upstream, admitted.era) });

@@ -37,6 +37,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import type { GatewayError } from "../mcp/errors.ts";
 import type { Identity } from "./identity.ts";
 
 /**
@@ -47,6 +48,11 @@ import type { Identity } from "./identity.ts";
  */
 export const AUDIT_OUTCOMES = ["ok", "error", "denied", "unavailable"] as const;
 export type AuditOutcome = typeof AUDIT_OUTCOMES[number];
+
+/** The outcome of a request the gateway answered with an error of its own (refused, or no backend answered). */
+export function outcomeOfError(error: GatewayError): AuditOutcome {
+  return error.details.denied ? "denied" : error.kind === "upstream-unavailable" ? "unavailable" : "error";
+}
 
 export const AuditLineSchema = z.object({
   type: z.literal("audit"),

@@ -17,13 +17,12 @@ import { backendWire } from "../mcp/backend_wire.ts";
 import { TASKS_EXTENSION } from "../mcp/protocol.ts";
 import { withTraceMeta } from "../mcp/trace_context.ts";
 import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
-import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
 import { addressOf } from "../routing/routing_table.ts";
-import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
+import { decideForCaller } from "../routing/visibility.ts";
 import type { RouterContext, StreamState } from "./context.ts";
 import type { ProcessingResponse } from "./proto.ts";
 import { errorReply, requestBodyReply } from "./replies.ts";
-import { inbound, TARGET_HEADER } from "./routed_request.ts";
+import { inbound, recordRefusal, TARGET_HEADER } from "./routed_request.ts";
 import { toBroker } from "./to_broker.ts";
 
 export async function handleModernRequest(
@@ -56,21 +55,12 @@ export async function handleModernRequest(
   };
   state.trace?.decided({ route: "broker", protocolVersion: request.envelope?.protocolVersion, identity });
   const { base, view } = ctx.routing.state;
-  let decision: RoutingDecision | undefined;
-  try {
-    decision = decideRoute(base, view, method, params, request.text, rawId);
-    authorizeDecision(decision, identity, selectedVirtualServer(base.config.virtualServers, identity), rawId);
-  } catch (e) {
-    if (!(e instanceof GatewayError)) throw e;
-    ctx.audit?.record({
-      ...audit,
-      name: decision?.target.served ?? audit.name,
-      server: decision?.server,
-      outcome: e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
-      error: { code: e.code, message: e.message },
-    });
-    return errorReply(e);
+  const decided = decideForCaller(base, view, identity, { method, params, text: request.text, rawId });
+  if (!decided.ok) {
+    recordRefusal(ctx, audit, decided.error, decided.decision);
+    return errorReply(decided.error);
   }
+  const { decision } = decided;
   const upstream = base.servers.get(decision.server)!;
   const wantsTasks = method === "tools/call" &&
     !!request.envelope?.capabilities.extensions?.[TASKS_EXTENSION];

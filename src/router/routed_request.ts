@@ -16,9 +16,15 @@ import { GatewayError } from "../mcp/errors.ts";
 import type { JsonRpcMessage, ParsedBody } from "../mcp/jsonrpc.ts";
 import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import { withTraceMeta } from "../mcp/trace_context.ts";
-import { decideRoute, type RoutingDecision } from "../routing/decide.ts";
-import { authorizeDecision, selectedVirtualServer } from "../routing/visibility.ts";
-import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
+import type { RoutingDecision } from "../routing/decide.ts";
+import { decideForCaller } from "../routing/visibility.ts";
+import {
+  type AuditRecord,
+  outcomeOfError,
+  requestIdFrom,
+  rpcIdFromRaw,
+  traceIdFrom,
+} from "../identity/audit.ts";
 import { addressOf } from "../routing/routing_table.ts";
 import { type BackendBinding, backendSessionOf } from "../session/session_map.ts";
 import type { CallRoute } from "../session/store.ts";
@@ -76,6 +82,22 @@ async function admit(
   }
 }
 
+/** The audit line of a request the router answered itself: named as far as its decision got. */
+export function recordRefusal(
+  ctx: RouterContext,
+  audit: Omit<AuditRecord, "outcome">,
+  error: GatewayError,
+  decision?: RoutingDecision,
+): void {
+  ctx.audit?.record({
+    ...audit,
+    name: decision?.target.served ?? audit.name,
+    server: decision?.server ?? audit.server,
+    outcome: outcomeOfError(error),
+    error: { code: error.code, message: error.message },
+  });
+}
+
 /**
  * Headers that send a request to a backend session through Envoy: where it goes, the backend session in
  * place of the gateway's, and what the backend may see of the caller.
@@ -131,22 +153,13 @@ export async function handleRoutedRequest(
     protocolVersion: claims.protocolVersion,
     identity,
   });
-  let decision: RoutingDecision | undefined;
-  try {
-    const { base, view } = ctx.routing.state;
-    decision = decideRoute(base, view, method, params, parsed.text, rawId);
-    authorizeDecision(decision, identity, selectedVirtualServer(base.config.virtualServers, identity), rawId);
-  } catch (e) {
-    if (!(e instanceof GatewayError)) throw e;
-    ctx.audit?.record({
-      ...audit,
-      name: decision?.target.served ?? audit.name,
-      server: decision?.server,
-      outcome: e.details.denied ? "denied" : e.kind === "upstream-unavailable" ? "unavailable" : "error",
-      error: { code: e.code, message: e.message },
-    });
-    return errorReply(e, echo);
+  const { base, view } = ctx.routing.state;
+  const decided = decideForCaller(base, view, identity, { method, params, text: parsed.text, rawId });
+  if (!decided.ok) {
+    recordRefusal(ctx, audit, decided.error, decided.decision);
+    return errorReply(decided.error, echo);
   }
+  const { decision } = decided;
   const upstream = ctx.routing.state.base.servers.get(decision.server)!;
   // A backend that speaks only 2026: the broker speaks it for the 2025 client (envelope from its session,
   // answers framed back), and writes the audit line.
@@ -163,11 +176,7 @@ export async function handleRoutedRequest(
     } catch (e) {
       ctx.logger.warn("backend session failed", { server: decision.server, error: e });
       const error = bindFailure(e, decision.server, rawId);
-      ctx.audit?.record({
-        ...audit,
-        outcome: error.kind === "upstream-unavailable" ? "unavailable" : "error",
-        error: { code: error.code, message: error.message },
-      });
+      recordRefusal(ctx, audit, error);
       return errorReply(error);
     }
   }

@@ -12,7 +12,9 @@ import type { ClientCapabilities } from "../mcp/client_capabilities.ts";
 import { GatewayError } from "../mcp/errors.ts";
 import type { ListKind } from "../mcp/methods.ts";
 import type { AggregatedView } from "./aggregate.ts";
-import type { RoutingDecision } from "./decide.ts";
+import { decideRoute, type RoutingDecision } from "./decide.ts";
+import type { RoutingState } from "./routing_table.ts";
+import type { UpstreamsState } from "./upstreams.ts";
 import { type Catalog, toolsFor } from "./tool_view.ts";
 
 const ITEM_KIND: Record<ListKind, ItemKind> = {
@@ -74,4 +76,36 @@ export function authorizeDecision(
     : kind === "prompt"
     ? new GatewayError("invalid-params", `Invalid params: unknown prompt ${served}`, rawId, denied)
     : new GatewayError("resource-not-found", `Resource not found: ${served}`, rawId, denied);
+}
+
+/** A request's routing decision for one caller, or the error that caller gets (with the decision, if made). */
+export type CallerDecision =
+  | { ok: true; decision: RoutingDecision }
+  | { ok: false; error: GatewayError; decision?: RoutingDecision };
+
+/**
+ * Routes a request and checks that the caller may use its target: the step both data paths take before
+ * anything goes to a backend. Only the client's errors are returned; anything else is a bug and thrown.
+ */
+export function decideForCaller(
+  upstreams: UpstreamsState,
+  routing: RoutingState,
+  identity: Identity,
+  request: { method: string; params: Record<string, unknown> | undefined; text: string; rawId: string },
+): CallerDecision {
+  const { method, params, text, rawId } = request;
+  let decision: RoutingDecision | undefined;
+  try {
+    decision = decideRoute(upstreams, routing, method, params, text, rawId);
+    authorizeDecision(
+      decision,
+      identity,
+      selectedVirtualServer(upstreams.config.virtualServers, identity),
+      rawId,
+    );
+    return { ok: true, decision };
+  } catch (e) {
+    if (!(e instanceof GatewayError)) throw e;
+    return { ok: false, error: e, decision };
+  }
 }
