@@ -10,7 +10,7 @@
  */
 import type { ServerConfig } from "../config/schema.ts";
 import { GatewayError } from "../mcp/errors.ts";
-import { memberSpans, type MessageShape, messageShape, replaceAt } from "../mcp/jsonrpc.ts";
+import { memberSpans, type MessageShape, messageShape, parseJsonObject, replaceAt } from "../mcp/jsonrpc.ts";
 import { concatBytes, formatSse, readSseEvent, SseSplitter } from "../mcp/sse.ts";
 import { prefixUri } from "../routing/aggregate.ts";
 import type { BackendBinding } from "../session/session_map.ts";
@@ -37,17 +37,8 @@ export function answerOfText(text: string, shape: MessageShape = messageShape(te
   if (shape.kind !== "response") return false;
   if (shape.error) return "error";
   if (!text.includes('"isError"')) return "ok";
-  const message = parseObject(text);
+  const message = parseJsonObject(text);
   return message ? answerOf(message) : false;
-}
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value = JSON.parse(text);
-    return value && typeof value === "object" && !Array.isArray(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Notifications a relay rewrites (and so must parse). */
@@ -99,7 +90,7 @@ export class Relay {
     // A notification: most pass as they are.
     const drop = this.options.dropNotification;
     if (shape.method !== RESOURCE_UPDATED && !drop) return { text, response: false };
-    const message = parseObject(text);
+    const message = parseJsonObject(text);
     if (!message) return { text, response: false };
     if (drop?.(message)) return { text: undefined, response: false };
     const params = message.params as Record<string, unknown> | undefined;
@@ -112,7 +103,7 @@ export class Relay {
 
   /** A backend's request to the client, under a gateway id the client's answer is routed back by. */
   async #relayRequest(text: string): Promise<string> {
-    const message = parseObject(text);
+    const message = parseJsonObject(text);
     if (!message) return text;
     const id = await this.store.relay({
       session: this.session,
@@ -125,7 +116,7 @@ export class Relay {
   }
 
   async #rewriteResult(text: string, response: Answer): Promise<{ text: string; response: Answer | false }> {
-    const message = parseObject(text);
+    const message = parseJsonObject(text);
     const result = message?.result;
     if (!result || typeof result !== "object") return { text, response };
     const rewritten = await this.options.rewriteResult!(result as Record<string, unknown>);

@@ -83,6 +83,16 @@ export function parseJsonRpc(text: string): ParsedBody {
  */
 export const MAX_NESTING = 128;
 
+/** A JSON object's text as an object; anything else (another JSON value, or no JSON at all) undefined. */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === "object" && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The deepest `{`/`[` nesting of valid JSON text, found in one pass over it (strings skipped). */
 export function nestingDepth(text: string): number {
   let depth = 0;

@@ -10,7 +10,7 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import { resultTypeOf } from "../../era/frame.ts";
 import { GatewayError } from "../../mcp/errors.ts";
-import { answerFor, replaceId, resultText, withMembers } from "../../mcp/jsonrpc.ts";
+import { answerFor, parseJsonObject, replaceId, resultText, withMembers } from "../../mcp/jsonrpc.ts";
 import { MODERN_PROTOCOL_VERSION } from "../../mcp/protocol.ts";
 import { answerMessages } from "../../mcp/sse.ts";
 import type { SessionClaims } from "../../session/tokens.ts";
@@ -47,15 +47,6 @@ export interface AskCall {
   trace?: CallTrace;
 }
 
-function parse(text: string): Record<string, unknown> | undefined {
-  try {
-    const value = JSON.parse(text);
-    return value && typeof value === "object" && !Array.isArray(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 const isResponse = (message: Record<string, unknown>) => answerOf(message) !== false;
 
 /**
@@ -71,7 +62,7 @@ export async function askClient(
   let messages: AsyncIterable<string> | Iterable<string> = answerMessages(first);
   if (!(first.headers.get("content-type") ?? "").includes("text/event-stream")) {
     const text = await first.text();
-    const message = parse(text);
+    const message = parseJsonObject(text);
     const result = message?.result as Record<string, unknown> | undefined;
     if (!result || typeof result !== "object" || resultTypeOf(result) !== "input_required") {
       return plain(text);
@@ -108,7 +99,7 @@ class AskRun {
       for (let round = 0;; round++) {
         let final: { text: string; message: Record<string, unknown> } | undefined;
         for await (const text of messages) {
-          const message = parse(text);
+          const message = parseJsonObject(text);
           if (message && isResponse(message)) {
             final = { text, message };
             break;
@@ -238,7 +229,7 @@ class AskRun {
     const close = await this.deps.mailboxes.open(askBox(waiter), (json) => {
       const { key, text } = JSON.parse(json) as { key: string; text: string };
       const request = requests.get(key);
-      const message = parse(text);
+      const message = parseJsonObject(text);
       if (!request || !message || answers.has(key)) return;
       if (message.error !== undefined) {
         const error = message.error as { code?: unknown; message?: unknown };
@@ -306,7 +297,7 @@ class AskRun {
     };
     const trace = this.call.trace;
     if (trace) {
-      const body = parse(request.body);
+      const body = parseJsonObject(request.body);
       const params = body?.params as Record<string, unknown> | undefined;
       sent = trace.backend({
         method: String(body?.method ?? ""),

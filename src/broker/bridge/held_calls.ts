@@ -18,7 +18,7 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import type { ClientCapabilities } from "../../mcp/client_capabilities.ts";
 import { GatewayError } from "../../mcp/errors.ts";
-import { answerFor, resultText } from "../../mcp/jsonrpc.ts";
+import { answerFor, parseJsonObject, resultText } from "../../mcp/jsonrpc.ts";
 import { answerMessages } from "../../mcp/sse.ts";
 import type { BackendBinding } from "../../session/session_map.ts";
 import type { HeldInput } from "../../session/store.ts";
@@ -107,15 +107,6 @@ type ToHolder =
   }
   | { t: "cancel"; reply: string };
 type ToRetry = { t: "m"; d: string } | { t: "end"; d: string; o: Answer | "cut" };
-
-function parse(text: string): Record<string, unknown> | undefined {
-  try {
-    const value = JSON.parse(text);
-    return value && typeof value === "object" && !Array.isArray(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return !!value && typeof value === "object" && !Array.isArray(value);
@@ -214,7 +205,7 @@ export class HeldCalls {
       retry.settle(outcome);
     };
     const close = await this.deps.mailboxes.open(claim.reply, (json) => {
-      const message = parse(json) as ToRetry | undefined;
+      const message = parseJsonObject(json) as ToRetry | undefined;
       if (!message || ended) return;
       outbox.send(message.d);
       if (message.t === "end") finish(message.o);
@@ -396,7 +387,7 @@ class HeldCall {
     try {
       for await (const text of this.messages) {
         if (this.#done) return;
-        const message = parse(text);
+        const message = parseJsonObject(text);
         if (!message) continue;
         if (typeof message.method === "string") {
           if ("id" in message) await this.#backendRequest(message);
@@ -497,7 +488,7 @@ class HeldCall {
     if (
       original !== undefined && sink.progressToken !== original && text.includes("notifications/progress")
     ) {
-      const message = parse(text);
+      const message = parseJsonObject(text);
       const params = message?.params as Record<string, unknown> | undefined;
       if (
         message?.method === "notifications/progress" && JSON.stringify(params?.progressToken) === original
@@ -580,7 +571,7 @@ class HeldCall {
   }
 
   #receive(json: string): void {
-    const message = parse(json) as ToHolder | undefined;
+    const message = parseJsonObject(json) as ToHolder | undefined;
     if (message?.t === "claim") this.#claim(message);
     else if (message?.t === "cancel" && this.#sink instanceof BoxSink && this.#sink.reply === message.reply) {
       this.cancel("the client closed its request");
