@@ -41,10 +41,15 @@ export class RedisBus implements SessionBus {
     });
   }
 
-  async publish(session: string, json: string): Promise<boolean> {
+  publish(session: string, json: string): Promise<boolean> {
+    return this.#publish(keys.channel(session), json);
+  }
+
+  /** Whether anyone was subscribed to the channel; false without a link to the store. */
+  async #publish(channel: string, json: string): Promise<boolean> {
     if (!this.health.link) return false;
     try {
-      return await this.redis.publish(keys.channel(session), json) > 0;
+      return await this.redis.publish(channel, json) > 0;
     } catch (e) {
       this.health.fail(e, "publish");
       return false;
@@ -98,14 +103,8 @@ export class RedisBus implements SessionBus {
     };
   }
 
-  async sendToBox(box: string, json: string): Promise<boolean> {
-    if (!this.health.link) return false;
-    try {
-      return await this.redis.publish(keys.box(box), json) > 0;
-    } catch (e) {
-      this.health.fail(e, "publish");
-      return false;
-    }
+  sendToBox(box: string, json: string): Promise<boolean> {
+    return this.#publish(keys.box(box), json);
   }
 
   async claimBackendStream(session: string, server: string): Promise<boolean> {
