@@ -78,10 +78,13 @@ export async function tracingScenario(p: { calls: number; rounds: number }): Pro
         OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
         OTEL_TRACES_SAMPLER: "always_on",
         OTEL_BSP_SCHEDULE_DELAY: String(EXPORT_DELAY_MS),
-        // BENCH_OTLP_PROTOCOL=http/protobuf measures that encoding instead of the default JSON.
-        ...(Deno.env.get("BENCH_OTLP_PROTOCOL")
-          ? { OTEL_EXPORTER_OTLP_PROTOCOL: Deno.env.get("BENCH_OTLP_PROTOCOL")! }
-          : {}),
+        // BENCH_OTEL_X=v gives the traced gateway OTEL_X=v, e.g. BENCH_OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+        // measures that encoding instead of the default JSON.
+        ...Object.fromEntries(
+          Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("BENCH_OTEL_")).map((
+            [k, v],
+          ) => [k.slice("BENCH_".length), v]),
+        ),
       },
     });
     gateways.push(on);
