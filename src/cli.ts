@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { LogFormat, LogLevel } from "./observe/log.ts";
+import { isSessionStoreUrl, SESSION_STORE_URL_RULE } from "./config/schema.ts";
 
 export const HELP =
   `MCP Gateway — many MCP servers behind one /mcp endpoint (broker, Envoy ext_proc router, controller)
@@ -66,9 +67,11 @@ Observability (see docs/observability.md):
 
 Scale (see docs/scaling.md):
   --session-store URL              where replicas share sessions: memory (default: this process only), or
-                                   redis://[user:pass@]host:port/db (rediss:// for TLS) (env SESSION_STORE_URL)
+                                   redis://[user:pass@]host:port/db (rediss:// for TLS) (env SESSION_STORE_URL;
+                                   unset: the config's sessionStore). With --controller: written into the config
+                                   (via the credentials Secret) for every broker
   --workers N                      gateway processes on this machine sharing the ports and the store; "auto" = one
-                                   per core (default 1; more than 1 needs a shared --session-store)
+                                   per core (default 1; more than 1 needs a shared session store)
 
   --log-level LEVEL                debug|info|warn|error, or the reference's numbers -4|0|4|8 (default info)
   --log-format FORMAT              text|json (default text)
@@ -157,9 +160,9 @@ const OptionsSchema = z.object({
   consoleAddress: z.string().optional(),
   traceSubject: z.enum(["off", "id", "hash"], { error: "--trace-subject must be off, id or hash" }),
 
-  sessionStore: z.string().refine((v) => v === "memory" || /^rediss?:\/\/./.test(v), {
-    message: "--session-store must be memory, or a redis:// or rediss:// URL",
-  }),
+  /** Unset: the config's `sessionStore`, else the embedded store. */
+  sessionStore: z.string().refine(isSessionStoreUrl, { message: `--session-store ${SESSION_STORE_URL_RULE}` })
+    .optional(),
   workers: z.string().transform((v, ctx) => {
     const n = v === "auto" ? navigator.hardwareConcurrency : Number(v);
     if (!Number.isInteger(n) || n < 1) {
@@ -284,21 +287,23 @@ export function parseCli(args: string[], env: (name: string) => string | undefin
     consoleAddress: values["console-address"],
     traceSubject: values["trace-subject"] ?? env("MCP_TRACE_SUBJECT") ?? "off",
 
-    sessionStore: values["session-store"] ?? env("SESSION_STORE_URL") ?? "memory",
+    sessionStore: values["session-store"] ?? env("SESSION_STORE_URL"),
     workers: values.workers ?? "1",
     worker: env("MCP_GATEWAY_WORKER"),
   });
   if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
+  // Unset, the config may still name a store: main checks that before it starts the workers.
   if (parsed.data.workers > 1 && parsed.data.sessionStore === "memory" && !parsed.data.controller) {
-    return {
-      ok: false,
-      error:
-        `--workers ${parsed.data.workers} needs a shared session store (--session-store redis://host:port/db): ` +
-        "each worker is a process of its own, and a client whose requests reach different workers would " +
-        "otherwise get a backend session from each of them",
-    };
+    return { ok: false, error: workersNeedStore(parsed.data.workers) };
   }
   return { ok: true, options: parsed.data };
+}
+
+/** Why `--workers N` refuses to start without a shared session store. */
+export function workersNeedStore(workers: number): string {
+  return `--workers ${workers} needs a shared session store (--session-store redis://host:port/db, or ` +
+    "sessionStore in the config): each worker is a process of its own, and a client whose requests reach " +
+    "different workers would otherwise get a backend session from each of them";
 }
 
 /** Splits `host:port`, `:port` or `[v6]:port`; an empty host means every interface. */

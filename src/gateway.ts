@@ -60,25 +60,36 @@ export async function startGateway(
   /** Environment variables (`OAUTH_*`); injected so in-process tests need not touch the real environment. */
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Promise<RunningGateway> {
+  const configPath = resolve(options.configPath);
+  const initial = readConfigFile(configPath);
+  if (!initial.ok) throw new Error(`invalid configuration: ${initial.reason}`);
+  // The flag (or its variable) wins; else the store the config names, e.g. the controller's.
+  const storeUrl = options.sessionStore ?? initial.config.sessionStore?.url ?? "memory";
   const local = new InMemoryEventLog(EVENT_TAIL, (e) => logger.error("event listener failed", { error: e }));
   // With a shared store, session events travel between replicas through it (and the store's log wraps ours).
-  const shared = await sharedState(options, local, logger);
+  const shared = await sharedState(storeUrl, options.sessionMinutes, local, logger);
   const log = shared.log;
   const { upstreams, routing, sessions, explain } = projectGateway(log);
   const redactor = new EventRedactor();
   redactor.follow(log);
+  let storeNamed = storeUrl;
   log.subscribe((event) => {
     if (event.type === "ConfigRejected") {
       logger.error("config rejected; keeping the last good one", { reason: event.reason });
     }
     if (event.type === "ConfigLoaded") {
       logger.info("config loaded", { source: event.source, servers: event.config.servers.length });
+      // A running gateway keeps the store it started with: its sessions live there.
+      const named = event.config.sessionStore?.url ?? "memory";
+      if (options.sessionStore === undefined && named !== storeNamed) {
+        storeNamed = named;
+        logger.warn("the config names another session store; the gateway uses it once restarted", {
+          using: redactor.url(storeUrl),
+          named: redactor.url(named),
+        });
+      }
     }
   });
-
-  const configPath = resolve(options.configPath);
-  const initial = readConfigFile(configPath);
-  if (!initial.ok) throw new Error(`invalid configuration: ${initial.reason}`);
   // Opened before the first event, so a replay of the file sees everything this process folded.
   const eventFile = options.eventLogFile
     ? EventFileWriter.open(resolve(options.eventLogFile), log, redactor, logger)
@@ -282,19 +293,16 @@ export async function startGateway(
   };
 }
 
-/** What replicas share, from `--session-store`: nothing (the embedded default), or Redis. */
+/** What replicas share: nothing (the embedded default), or Redis. */
 async function sharedState(
-  options: GatewayOptions,
+  url: string,
+  sessionMinutes: number,
   log: InMemoryEventLog,
   logger: Logger,
 ): Promise<SharedState> {
-  if (options.sessionStore === "memory") return embeddedState(log);
+  if (url === "memory") return embeddedState(log);
   const { openRedisState } = await import("./redis/mod.ts");
-  return openRedisState(log, {
-    url: options.sessionStore,
-    sessionTtlMs: options.sessionMinutes * 60_000,
-    logger,
-  });
+  return openRedisState(log, { url, sessionTtlMs: sessionMinutes * 60_000, logger });
 }
 
 /**

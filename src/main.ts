@@ -2,7 +2,8 @@
  * MCP Gateway entry point: one executable, three roles. Without `--controller` it runs the broker (MCP
  * endpoint, embedded data path) and the Envoy ext_proc router; with it, the Kubernetes controller.
  */
-import { HELP, parseCli } from "./cli.ts";
+import { HELP, parseCli, workersNeedStore } from "./cli.ts";
+import { readConfigFile } from "./config/watch.ts";
 import { startGateway } from "./gateway.ts";
 import { createLogger } from "./observe/log.ts";
 
@@ -42,6 +43,7 @@ async function main(): Promise<number> {
         healthAddress: options.healthAddress,
         metricsAddress: options.metricsAddress,
         brokerStatusUrl: options.brokerStatusUrl,
+        sessionStoreUrl: options.sessionStore,
         log: new InMemoryEventLog(),
         logger: logger.with({ component: "controller" }),
         signal: stop.signal,
@@ -58,6 +60,12 @@ async function main(): Promise<number> {
   }
 
   if (options.workers > 1 && options.worker === undefined) {
+    // Without --session-store the workers share the store the config names; without one, they cannot start.
+    const config = options.sessionStore === undefined ? readConfigFile(options.configPath) : undefined;
+    if (config && (!config.ok || (config.config.sessionStore?.url ?? "memory") === "memory")) {
+      console.error(`error: ${config.ok ? workersNeedStore(options.workers) : config.reason}`);
+      return 2;
+    }
     const { runWorkers } = await import("./workers/supervisor.ts");
     return await runWorkers(options, Deno.args, logger, stop.signal);
   }

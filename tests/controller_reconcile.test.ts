@@ -216,6 +216,20 @@ Deno.test("credential Secrets: copied to the credentials Secret, never into the 
   );
 });
 
+Deno.test("--session-store: passed on to every broker through the credentials Secret, the ConfigMap naming the file", async () => {
+  await using api = await startKubeApi();
+  const url = "redis://gateway:s3cret@valkey.mcp-system.svc.cluster.local:6379/0";
+  await using _ctl = await startController(api, { ...DEBUG, sessionStoreUrl: url });
+  // Parsed as a broker parses it: the URL read from the mounted Secret.
+  const config = await waitForConfig(api, (c) => c.sessionStore !== undefined, "the store in the config");
+  assertEquals(config.sessionStore, { url });
+  const text = configText(api)!;
+  assertMatch(text, /sessionStore:\n {2}urlFile: \/etc\/mcp-gateway\/credentials\/session-store-url/);
+  assert(!text.includes("s3cret"), "the store's password is not in the ConfigMap");
+  const secret = api.get("v1", "Secret", NAMESPACE, "mcp-gateway-credentials")!;
+  assertEquals(atob(secret.data["session-store-url"]), url);
+});
+
 Deno.test("MCPVirtualServers are written as virtualServers; conflicts get their own reasons", async () => {
   await using api = await startKubeApi();
   api.put(service(NS, "svc", 8080));

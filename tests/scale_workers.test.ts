@@ -127,6 +127,45 @@ Deno.test("--workers 2 without a shared session store is refused with the reason
   assertMatch(output, /--workers 2 needs a shared session store \(--session-store redis:/);
 });
 
+Deno.test("the store the config names (urlFile, as the controller writes it) serves every worker; a new one waits for a restart", async () => {
+  await using redis = await startRedis();
+  await using conformance = await startConformance();
+  const dir = await Deno.makeTempDir({ prefix: "mcp-gw-store-" });
+  try {
+    // As the controller writes it: the URL in a file (a mounted Secret), the config naming the file.
+    const urlFile = `${dir}/session-store-url`;
+    await Deno.writeTextFile(urlFile, `${redis.url}\n`);
+    const servers = [{ name: "conformance", url: conformance.url, toolPrefix: "c_" }];
+    await using gw = await startGatewayFor(servers, {
+      config: { sessionStore: { urlFile } },
+      args: ["--workers", "2"],
+    });
+    const stores = () =>
+      fresh(async (client) => (await (await fetch(`${gw.baseUrl}/status`, { client })).json()).sessionStore);
+    const replicas = await waitFor(async () => {
+      const seen = new Map<string, { kind: string; state: string }>();
+      for (let i = 0; i < 12; i++) {
+        const store = await stores();
+        seen.set(store.replica, store);
+      }
+      return seen.size === 2 ? seen : undefined;
+    }, "two workers answering");
+    assert([...replicas.values()].every((s) => s.kind === "redis"), JSON.stringify([...replicas.values()]));
+
+    // Another store named later: said in the log (its password never), the running store kept.
+    await gw.writeConfig({ servers, sessionStore: { url: "redis://user:hunter2@127.0.0.1:1/0" } });
+    await waitFor(
+      () => gw.logs().includes("the config names another session store"),
+      "the change noticed",
+    );
+    assert(!gw.logs().includes("hunter2"), "the new store's password is not logged");
+    const store = await stores();
+    assertEquals([store.kind, store.state], ["redis", "ok"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("two replicas behind Envoy share backend sessions and answer each other's elicitations", async () => {
   await using redis = await startRedis();
   await using conformance = await startConformance();

@@ -144,3 +144,40 @@ Deno.test("errors name a server by its name, and a YAML error reads as a whole s
   );
   assert(!reason("servers: [\n").endsWith(":"), "a sentence, not a cut-off line");
 });
+
+Deno.test("sessionStore: a URL, or a file holding it (a mounted Secret); a bad one is named, never shown", () => {
+  const files = {
+    file: (p: string) => {
+      if (p === "/run/store-url") return "redis://user:s3cret@valkey:6379/0\n";
+      if (p === "/run/not-a-store") return "http://user:s3cret@elsewhere/\n";
+      throw new Error("ENOENT");
+    },
+    env: () => undefined,
+  };
+  const parse = (store: string) => parseConfig(`servers: []\nsessionStore: ${store}\n`, files);
+  const fromFile = parse("{ urlFile: /run/store-url }");
+  assert(fromFile.ok);
+  assertEquals(fromFile.config.sessionStore, { url: "redis://user:s3cret@valkey:6379/0" });
+  const inline = parse("{ url: redis://valkey:6379/1 }");
+  assert(inline.ok);
+  assertEquals(inline.config.sessionStore, { url: "redis://valkey:6379/1" });
+  const none = parseConfig("servers: []\n", files);
+  assert(none.ok && !("sessionStore" in none.config));
+
+  const problems = [
+    ["{ url: http://valkey/ }", /sessionStore\.url: must be memory, or a redis:\/\/ or rediss:\/\/ URL/],
+    ["{ url: redis://a/0, urlFile: /run/store-url }", /sessionStore: set one of url, urlFile/],
+    ["{}", /sessionStore: set one of url, urlFile/],
+    ["{ urlFile: /run/missing }", /sessionStore\.urlFile: cannot read/],
+    ["{ urlFile: /run/not-a-store }", /sessionStore\.urlFile: the URL in \/run\/not-a-store must be memory/],
+  ] as const;
+  for (const [store, reason] of problems) {
+    const result = parse(store);
+    assert(!result.ok, store);
+    assertMatch(result.reason, reason);
+    assert(!result.reason.includes("s3cret"), result.reason);
+  }
+  // Unset, the flag leaves the choice to the config.
+  const cli = parseCli([], () => undefined);
+  assert(cli.ok && cli.options.sessionStore === undefined);
+});

@@ -35,6 +35,26 @@ Deno.test("redaction: URL userinfo and query values become tags, equal for equal
   assertNotEquals(new EventRedactor().tag("x"), r.tag("x"), "tags cannot be linked across processes");
 });
 
+Deno.test("redaction: the session store's password leaves no ConfigLoaded event", () => {
+  const config: GatewayConfig = {
+    servers: [],
+    virtualServers: [],
+    sessionStore: { url: "redis://u:s3cret@r:6379/0" },
+  };
+  const event = {
+    seq: 1,
+    at: 0,
+    type: "ConfigLoaded",
+    source: "c.yaml",
+    config,
+    digest: configDigest(config),
+  };
+  const out = new EventRedactor().event(event as LoggedEvent);
+  assert(out.type === "ConfigLoaded");
+  assertMatch(out.config.sessionStore!.url, /^redis:\/\/redacted-[0-9a-f]{8}@r:6379\/0$/);
+  assert(!JSON.stringify(out).includes("s3cret"));
+});
+
 function server(credential: string) {
   return {
     name: "a",

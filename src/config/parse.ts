@@ -5,7 +5,14 @@
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { createHash } from "node:crypto";
-import { type GatewayConfig, GatewayConfigSchema, type ServerConfig, ServerConfigSchema } from "./schema.ts";
+import {
+  type GatewayConfig,
+  GatewayConfigSchema,
+  isSessionStoreUrl,
+  type ServerConfig,
+  ServerConfigSchema,
+  SESSION_STORE_URL_RULE,
+} from "./schema.ts";
 
 export type ParseResult = { ok: true; config: GatewayConfig; digest: string } | { ok: false; reason: string };
 
@@ -16,7 +23,7 @@ export interface CredentialResolver {
 }
 
 const KNOWN_SERVER_KEYS = Object.keys(ServerConfigSchema.shape);
-const KNOWN_TOP_KEYS = ["servers", "virtualServers"];
+const KNOWN_TOP_KEYS = ["servers", "virtualServers", "sessionStore"];
 
 /**
  * The reference gateway read config through viper, which matches keys case-insensitively (`toolprefix`
@@ -113,10 +120,7 @@ export function parseConfig(text: string, resolver: CredentialResolver, baseDir 
     let credential = server.credential;
     try {
       if (server.credentialFile) {
-        const path = server.credentialFile.startsWith("/")
-          ? server.credentialFile
-          : `${baseDir}/${server.credentialFile}`;
-        credential = resolver.file(path).trim();
+        credential = resolver.file(fromConfigDir(server.credentialFile, baseDir)).trim();
       } else if (server.credentialEnv) {
         credential = resolver.env(server.credentialEnv);
         if (credential === undefined) {
@@ -136,7 +140,10 @@ export function parseConfig(text: string, resolver: CredentialResolver, baseDir 
     }
     servers.push({ ...server, credential, hostname: server.hostname ?? new URL(server.url).host });
   }
-  const config: GatewayConfig = { ...parsed.data, servers };
+  const store = resolveSessionStore(parsed.data.sessionStore, resolver, baseDir);
+  if (!store.ok) return store;
+  const { sessionStore: _named, ...rest } = parsed.data;
+  const config: GatewayConfig = { ...rest, servers, ...(store.value ? { sessionStore: store.value } : {}) };
   return { ok: true, config, digest: configDigest(config) };
 }
 
@@ -145,3 +152,32 @@ export const denoCredentials: CredentialResolver = {
   file: (path) => Deno.readTextFileSync(path),
   env: (name) => Deno.env.get(name),
 };
+
+/** A path as the config names it: relative ones are from the config file's folder. */
+function fromConfigDir(path: string, baseDir: string): string {
+  return path.startsWith("/") ? path : `${baseDir}/${path}`;
+}
+
+/** The config's session store with its URL read (from `urlFile`, e.g. a mounted Secret), and checked. */
+function resolveSessionStore(
+  store: { url?: string; urlFile?: string } | undefined,
+  resolver: CredentialResolver,
+  baseDir: string,
+): { ok: true; value?: { url: string } } | { ok: false; reason: string } {
+  if (!store) return { ok: true };
+  if (store.url !== undefined) return { ok: true, value: { url: store.url } };
+  let url: string;
+  try {
+    url = resolver.file(fromConfigDir(store.urlFile!, baseDir)).trim();
+  } catch (e) {
+    return { ok: false, reason: `sessionStore.urlFile: cannot read: ${(e as Error).message}` };
+  }
+  // The URL may carry a password: the message names the file, never its content.
+  if (!isSessionStoreUrl(url)) {
+    return {
+      ok: false,
+      reason: `sessionStore.urlFile: the URL in ${store.urlFile} ${SESSION_STORE_URL_RULE}`,
+    };
+  }
+  return { ok: true, value: { url } };
+}

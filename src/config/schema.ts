@@ -42,9 +42,31 @@ export const VirtualServerSchema = z.object({
   prompts: z.array(z.string()).optional(),
 }).strict();
 
+/** Where replicas share sessions: `memory` (this process only), or a Redis/Valkey URL. */
+export function isSessionStoreUrl(value: string): boolean {
+  return value === "memory" || /^rediss?:\/\/./.test(value);
+}
+
+/** What {@link isSessionStoreUrl} accepts, for error messages. */
+export const SESSION_STORE_URL_RULE = "must be memory, or a redis:// or rediss:// URL";
+
+/**
+ * The session store named in the config (the controller writes it from its own `--session-store`). Read at
+ * startup, when neither `--session-store` nor `SESSION_STORE_URL` is given; a URL carrying a password
+ * belongs in a file (a mounted Secret), not in the config itself.
+ */
+export const SessionStoreConfigSchema = z.object({
+  url: z.string().refine(isSessionStoreUrl, SESSION_STORE_URL_RULE).optional(),
+  /** File holding the URL; relative paths are from the config file. */
+  urlFile: z.string().min(1).optional(),
+}).strict().refine((store) => (store.url === undefined) !== (store.urlFile === undefined), {
+  message: "set one of url, urlFile",
+});
+
 export const GatewayConfigSchema = z.object({
   servers: z.array(ServerConfigSchema).default([]),
   virtualServers: z.array(VirtualServerSchema).default([]),
+  sessionStore: SessionStoreConfigSchema.optional(),
 }).strict().superRefine((config, ctx) => {
   const seen = new Map<string, number>();
   config.servers.forEach((server, i) => {
@@ -74,8 +96,10 @@ export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 /** A server after defaults; `credential` holds the resolved value whatever its source. */
 export type ServerConfig = z.infer<typeof ServerConfigSchema> & { hostname: string };
 export type VirtualServer = z.infer<typeof VirtualServerSchema>;
-export type GatewayConfig = Omit<z.infer<typeof GatewayConfigSchema>, "servers"> & {
+export type GatewayConfig = Omit<z.infer<typeof GatewayConfigSchema>, "servers" | "sessionStore"> & {
   servers: ServerConfig[];
+  /** The store's URL, read from `urlFile` when the file names it that way. */
+  sessionStore?: { url: string };
 };
 
 /** The config a gateway has before any file is read: serves nothing, rejects nothing. */

@@ -7,6 +7,7 @@
  * writes them: one MCPServer with several `targetRefs` yields several servers, and a route is served once.
  */
 import { createHash } from "node:crypto";
+import { Buffer } from "node:buffer";
 import { stringify } from "yaml";
 import type { Projection } from "../events/projection.ts";
 import type { GatewayEvent } from "../events/types.ts";
@@ -70,7 +71,11 @@ export interface CredentialCopy {
 
 export interface DesiredConfig {
   /** The standalone config file's content, before YAML rendering. */
-  config: { servers: ServerConfigInput[]; virtualServers?: VirtualServer[] };
+  config: {
+    servers: ServerConfigInput[];
+    virtualServers?: VirtualServer[];
+    sessionStore?: { urlFile: string };
+  };
   /** `config.yaml` exactly as written to the ConfigMap. */
   yaml: string;
   credentials: CredentialCopy[];
@@ -275,13 +280,40 @@ export function deriveDesired(objects: ObservedObjects): DesiredConfig {
  * Renders the config file. The header carries a digest of the credentials, so rotating a Secret value changes
  * the file and the broker's config watcher reloads (and re-reads the credential files).
  */
-export function renderConfig(config: DesiredConfig["config"], credentials: CredentialCopy[]): string {
+export function renderConfig(
+  config: DesiredConfig["config"],
+  credentials: Pick<CredentialCopy, "key" | "digest">[],
+): string {
   const digest = createHash("sha256")
     .update(JSON.stringify(credentials.map((c) => [c.key, c.digest])))
     .digest("hex").slice(0, 16);
   return `# Written by the mcp-gateway controller; manual edits are overwritten.\n# credentials: ${digest}\n${
     stringify(config)
   }`;
+}
+
+/** The credentials Secret's key for the session store's URL (`--session-store` of the controller). */
+export const SESSION_STORE_KEY = "session-store-url";
+
+/**
+ * The desired config with the controller's own settings: the session store every broker shares (its URL,
+ * which may carry a password, goes to the credentials Secret; the config names the mounted file). Pure:
+ * the same inputs write the same bytes, so an unchanged store rewrites nothing.
+ */
+export function withSessionStore(
+  desired: DesiredConfig,
+  url: string | undefined,
+): { yaml: string; secretData: Record<string, string> } {
+  if (!url || url === "memory") return { yaml: desired.yaml, secretData: {} };
+  const config = {
+    ...desired.config,
+    sessionStore: { urlFile: `${CREDENTIALS_MOUNT}/${SESSION_STORE_KEY}` },
+  };
+  const digest = createHash("sha256").update(url).digest("hex");
+  return {
+    yaml: renderConfig(config, [...desired.credentials, { key: SESSION_STORE_KEY, digest }]),
+    secretData: { [SESSION_STORE_KEY]: Buffer.from(url).toString("base64") },
+  };
 }
 
 function applyEvent(objects: ObservedObjects, event: GatewayEvent): ObservedObjects | undefined {

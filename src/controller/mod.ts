@@ -25,6 +25,8 @@ export interface ControllerOptions {
   /** Default "0.0.0.0:8082". */
   metricsAddress: string;
   brokerStatusUrl?: string;
+  /** The session store every broker is to share (`--session-store`); written into their config. */
+  sessionStoreUrl?: string;
   log: EventLog;
   logger: Logger;
   /** Stop everything when aborted. */
@@ -73,6 +75,7 @@ export async function runController(options: ControllerOptions): Promise<void> {
     // Never write from a partial picture: an empty first config would drop every server for a moment.
     isLeader: () => synced() && leader.isLeader(),
     brokerStatusUrl: options.brokerStatusUrl,
+    sessionStoreUrl: options.sessionStoreUrl,
     resyncMs: options.resyncMs ?? 10_000,
     metrics,
     logger,

@@ -7,7 +7,7 @@ import type { ProjectionView } from "../events/log.ts";
 import type { Logger } from "../observe/log.ts";
 import { fetchBrokerReport } from "./broker_status.ts";
 import { NotLeaderError, writeConfigMap, writeCredentialsSecret } from "./config_writer.ts";
-import type { DesiredState } from "./desired_config.ts";
+import { type DesiredState, withSessionStore } from "./desired_config.ts";
 import type { Informer } from "./informer.ts";
 import { GATEWAY_GROUP, MCP_GROUP, MCP_VERSION, nsName } from "./kinds.ts";
 import { apiMessage, type KubeClients, sleep } from "./kube_client.ts";
@@ -23,6 +23,8 @@ export interface ReconcilerOptions {
   secrets: Informer;
   isLeader(): boolean;
   brokerStatusUrl?: string;
+  /** The session store brokers share (`--session-store`), passed on through the config and the Secret. */
+  sessionStoreUrl?: string;
   /** How often to re-check the broker's status (and re-verify what is written). */
   resyncMs: number;
   metrics: ControllerMetrics;
@@ -100,7 +102,8 @@ export class Reconciler {
 
     try {
       // Credentials first: the config that points at a file should not arrive before the file can.
-      const data: Record<string, string> = {};
+      const { yaml, secretData } = withSessionStore(desired, this.o.sessionStoreUrl);
+      const data: Record<string, string> = { ...secretData };
       for (const c of desired.credentials) {
         const value = (this.o.secrets.get(c.namespace, c.secret)?.data as Record<string, string> | undefined)
           ?.[c.secretKey];
@@ -110,7 +113,7 @@ export class Reconciler {
         wrote = true;
         metrics.writes.inc({ target: "secret" });
       }
-      if (await writeConfigMap(ctx, desired.yaml)) {
+      if (await writeConfigMap(ctx, yaml)) {
         wrote = true;
         metrics.writes.inc({ target: "configmap" });
         logger.info("gateway config written", { servers: desired.config.servers.length });

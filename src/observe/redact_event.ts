@@ -1,6 +1,7 @@
 /**
  * Events leave the process (the event log file, the live event stream) with their secrets replaced:
- * server credentials, the userinfo and query values of server URLs, and URLs quoted in failure reasons.
+ * server credentials, the userinfo and query values of server and session store URLs, and URLs quoted in
+ * failure reasons.
  *
  * A secret is replaced by a tag keyed with a per-process random salt (`redacted-1a2b3c4d`): equal secrets
  * get equal tags and different ones different tags, so a replay still sees a URL or credential change as
@@ -100,7 +101,13 @@ export class EventRedactor {
           this.#keys.set(upstreamKey(s), upstreamKey(redacted));
           return redacted;
         });
-        return { ...event, source: this.text(event.source), config: { ...event.config, servers } };
+        const store = event.config.sessionStore;
+        const config = {
+          ...event.config,
+          servers,
+          ...(store ? { sessionStore: { url: this.url(store.url) } } : {}),
+        };
+        return { ...event, source: this.text(event.source), config };
       }
       case "ConfigRejected":
         return { ...event, reason: this.text(event.reason) };
