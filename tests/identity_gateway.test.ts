@@ -40,10 +40,18 @@ async function openSession(url: string, bearer: string): Promise<string> {
   return res.headers.get("mcp-session-id")!;
 }
 
+/** The trace and request ids a call carries here, as a tracing client and Envoy would set them. */
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const correlation = (id: number) => ({
+  traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
+  "x-request-id": `req-${id}`,
+});
+
 function callAs(url: string, bearer: string, session: string, id: number, name: string) {
   return rawPost(url, toolCallBody(id, name, { city: "Paris", days: 1, region: "EU" }), {
     authorization: `Bearer ${bearer}`,
     "mcp-session-id": session,
+    ...correlation(id),
   });
 }
 
@@ -143,6 +151,9 @@ Deno.test("broker path: OAuth flow, per-user tools, session bound to its subject
   );
   assertEquals([byId(2)?.outcome, byId(2)?.server], ["denied", "weather"]);
   assertEquals(byId(3)?.outcome, "error");
+  // Each line can be found again by the request's trace and request ids.
+  assertEquals([byId(1)?.traceId, byId(1)?.requestId], [TRACE_ID, "req-1"]);
+  assertEquals([byId(2)?.traceId, byId(2)?.requestId], [TRACE_ID, "req-2"]);
   const text = await Deno.readTextFile(audit);
   for (const t of [alice, bob, shortLived, rotated]) assert(!text.includes(t), "no token in the audit log");
   assert(!text.includes(aliceSession), "no session id in the audit log");
@@ -178,7 +189,8 @@ Deno.test("Envoy path: per-user tools and refusals in the router; audit lines fr
   const lines = await auditLines(audit);
   const router = lines.filter((l) => l.path === "router");
   assert(router.some((l) => l.outcome === "ok" && l.subject === "alice" && l.name === "w_get_current"));
-  assert(router.some((l) => l.outcome === "denied" && l.rpcId === 2));
+  const refused = router.find((l) => l.outcome === "denied" && l.rpcId === 2);
+  assertEquals([refused?.traceId, refused?.requestId], [TRACE_ID, "req-2"]);
 });
 
 Deno.test("trusted header: Kuadrant's x-mcp-authorized narrows tools; forged, expired or missing, with and without enforcement", async () => {

@@ -6,13 +6,7 @@
  */
 import type { Admitted } from "../admission/admit.ts";
 import { backendWire } from "../mcp/backend_wire.ts";
-import {
-  type AuditOutcome,
-  outcomeOfError,
-  requestIdFrom,
-  rpcIdFromRaw,
-  traceIdFrom,
-} from "../identity/audit.ts";
+import { auditedRequest, type AuditOutcome, outcomeOfError } from "../identity/audit.ts";
 import type { GatewayError } from "../mcp/errors.ts";
 import { resultText } from "../mcp/jsonrpc.ts";
 import { prefixUri } from "../routing/aggregate.ts";
@@ -48,27 +42,29 @@ export async function forwardRouted(
   trace?: CallTrace,
 ): Promise<Response> {
   const session = admitted.session;
-  const startedAt = performance.now();
   // The trace ends with the audit line, once the client has its whole answer.
   if (trace) trace.settlesLater = true;
+  const request = ctx.audit && auditedRequest({
+    path: "broker",
+    identity: admitted.identity,
+    sessionId: session?.claims.id,
+    method,
+    params,
+    rawId,
+    headers: req.headers,
+    traceId: trace?.traceId,
+  });
   // One audit line per routed request, written once its outcome is known.
   const audit = (outcome: AuditOutcome, decision?: RoutingDecision, error?: GatewayError) => {
-    ctx.audit?.record({
-      path: "broker",
-      identity: admitted.identity,
-      sessionId: session?.claims.id,
-      method,
-      name: decision?.target.served ?? (typeof params?.name === "string" ? params.name : null),
-      server: decision?.server,
-      outcome,
-      startedAt,
-      rpcId: rpcIdFromRaw(rawId),
-      traceId: trace?.traceId ??
-        traceIdFrom(req.headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
-      requestId: requestIdFrom(req.headers),
-      error: error && { code: error.code, message: error.message },
-      arguments: params?.arguments,
-    });
+    if (request) {
+      ctx.audit!.record({
+        ...request,
+        name: decision?.target.served ?? request.name,
+        server: decision?.server,
+        outcome,
+        error: error && { code: error.code, message: error.message },
+      });
+    }
     trace?.end(outcome, error);
   };
   trace?.routing();

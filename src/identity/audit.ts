@@ -168,6 +168,37 @@ export function requestIdFrom(headers: { get(name: string): string | null | unde
   return id && REQUEST_ID.test(id) ? id : null;
 }
 
+/**
+ * The audit fields a request brings, known on arrival and built the same way on both data paths; the
+ * decision (served name, server) and the outcome are added once known.
+ */
+export function auditedRequest(request: {
+  path: AuditRecord["path"];
+  identity?: Identity;
+  sessionId?: string | null;
+  method: string;
+  params: Record<string, unknown> | undefined;
+  rawId: string;
+  headers: { get(name: string): string | null | undefined };
+  /** The request's trace, when tracing is on (else read from its headers or `_meta`). */
+  traceId?: string;
+}): Omit<AuditRecord, "outcome"> {
+  const { params, headers } = request;
+  return {
+    path: request.path,
+    identity: request.identity,
+    sessionId: request.sessionId,
+    method: request.method,
+    name: typeof params?.name === "string" ? params.name : null,
+    startedAt: performance.now(),
+    rpcId: rpcIdFromRaw(request.rawId),
+    traceId: request.traceId ??
+      traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
+    requestId: requestIdFrom(headers),
+    arguments: params?.arguments,
+  };
+}
+
 export class AuditLog {
   private constructor(
     private readonly sink: (line: string) => void,

@@ -16,7 +16,7 @@ import { envoyBackendMutation } from "../mcp/backend_headers.ts";
 import { backendWire } from "../mcp/backend_wire.ts";
 import { TASKS_EXTENSION } from "../mcp/protocol.ts";
 import { withTraceMeta } from "../mcp/trace_context.ts";
-import { requestIdFrom, rpcIdFromRaw, traceIdFrom } from "../identity/audit.ts";
+import { auditedRequest } from "../identity/audit.ts";
 import { addressOf } from "../routing/routing_table.ts";
 import { decideForCaller } from "../routing/visibility.ts";
 import type { RouterContext, StreamState } from "./context.ts";
@@ -41,18 +41,15 @@ export async function handleModernRequest(
     throw e;
   }
   const headers = state.requestHeaders ?? new Map<string, string>();
-  const audit: NonNullable<StreamState["audit"]> = {
+  const audit = auditedRequest({
     path: "router",
     identity,
     method,
-    name: typeof params?.name === "string" ? params.name : null,
-    startedAt: performance.now(),
-    rpcId: rpcIdFromRaw(rawId),
-    traceId: state.trace?.traceId ??
-      traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
-    requestId: requestIdFrom(headers),
-    arguments: params?.arguments,
-  };
+    params,
+    rawId,
+    headers,
+    traceId: state.trace?.traceId,
+  });
   state.trace?.decided({ route: "broker", protocolVersion: request.envelope?.protocolVersion, identity });
   const { base, view } = ctx.routing.state;
   const decided = decideForCaller(base, view, identity, { method, params, text: request.text, rawId });

@@ -18,13 +18,7 @@ import { RELAYED_REQUEST_ID_PREFIX } from "../mcp/protocol.ts";
 import { withTraceMeta } from "../mcp/trace_context.ts";
 import type { RoutingDecision } from "../routing/decide.ts";
 import { decideForCaller } from "../routing/visibility.ts";
-import {
-  type AuditRecord,
-  outcomeOfError,
-  requestIdFrom,
-  rpcIdFromRaw,
-  traceIdFrom,
-} from "../identity/audit.ts";
+import { auditedRequest, type AuditRecord, outcomeOfError } from "../identity/audit.ts";
 import { addressOf } from "../routing/routing_table.ts";
 import { type BackendBinding, backendSessionOf } from "../session/session_map.ts";
 import type { CallRoute } from "../session/store.ts";
@@ -132,21 +126,17 @@ export async function handleRoutedRequest(
   const { identity, session: { claims, token } } = admitted.admitted;
   // JSON-RPC answers (HTTP 200) keep the session header the client expects on every response.
   const echo = { "mcp-session-id": token };
-  const headers = state.requestHeaders ?? new Map<string, string>();
   const params = message.params;
-  const audit: NonNullable<StreamState["audit"]> = {
+  const audit = auditedRequest({
     path: "router",
     identity,
     sessionId: claims.id,
     method,
-    name: typeof params?.name === "string" ? params.name : null,
-    startedAt: performance.now(),
-    rpcId: rpcIdFromRaw(rawId),
-    traceId: state.trace?.traceId ??
-      traceIdFrom(headers, (params?._meta as Record<string, unknown> | undefined)?.traceparent),
-    requestId: requestIdFrom(headers),
-    arguments: params?.arguments,
-  };
+    params,
+    rawId,
+    headers: state.requestHeaders ?? new Map<string, string>(),
+    traceId: state.trace?.traceId,
+  });
   state.trace?.decided({
     route: "broker",
     sessionId: claims.id,
