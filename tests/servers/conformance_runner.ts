@@ -11,6 +11,8 @@
  * project's `deno.json`, lock file or `node_modules`.
  */
 
+import { assertEquals } from "../helpers/assert.ts";
+
 export const CONFORMANCE_PACKAGE = "npm:@modelcontextprotocol/conformance@0.1.16";
 
 /** Scenarios of the suite's default ("active") server run, in its order (see `list --server`). */
@@ -360,4 +362,24 @@ if (import.meta.main) {
   console.log(result.output);
   console.log(`passed: ${result.passed.length}, failed: ${result.failed.join(", ") || "none"}`);
   Deno.exit(result.failed.length ? 1 : 0);
+}
+
+const sorted = (names: readonly string[]) => [...names].sort();
+
+/**
+ * Every scored scenario of the revision's set passed, and the suite exits 0; unless `scoredOnly`, every
+ * unscored one passed too.
+ */
+export function assertRequirementSetPasses(
+  result: RequirementRunResult,
+  revision: Revision,
+  { scoredOnly = false } = {},
+): void {
+  assertEquals(result.scored.failed, [], result.output);
+  assertEquals(sorted(result.scored.passed), sorted(REQUIRED_SERVER_SCENARIOS[revision]));
+  if (!scoredOnly) {
+    assertEquals(result.unscored.failed, [], result.output);
+    assertEquals(sorted(result.unscored.passed), sorted(UNSCORED_SERVER_SCENARIOS[revision]));
+  }
+  assertEquals(result.code, 0, result.output);
 }
