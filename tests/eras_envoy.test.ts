@@ -8,6 +8,7 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { call, CASES } from "./helpers/eras_bad_input.ts";
 import {
+  assertChangesReachBothEras,
   type Backend,
   BACKEND_KINDS,
   BACKENDS,
@@ -21,7 +22,7 @@ import { rawPost } from "./helpers/mcp_client.ts";
 import { connectClientV2, type ConnectedClientV2, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
 import { startEnvoyStack } from "./harness/envoy_stack.ts";
 import type { Exchange } from "./harness/envoy.ts";
-import { EXTRA_TOOL, startModern } from "./servers/modern.ts";
+import { startModern } from "./servers/modern.ts";
 
 async function startMatrix(args: string[] = []) {
   const matrix = await startMatrixBackends();
@@ -163,34 +164,8 @@ Deno.test("Envoy path: list changes and resource updates reach both eras from ev
   await using m = await startMatrix();
   await using old = await connect(m.stack.mcpUrl, "2025");
   await using neu = await connect(m.stack.mcpUrl, "2026");
-  const served = BACKEND_KINDS.map(servedCounter);
-  const listen = await neu.client.listen({ toolsListChanged: true, resourceSubscriptions: served });
-  assertEquals(listen.honoredFilter, { toolsListChanged: true, resourceSubscriptions: served });
-  for (const uri of served) await old.client.subscribeResource({ uri });
-  for (const backend of BACKEND_KINDS) {
-    const p = BACKENDS[backend];
-    const since = [old.notifications.length, neu.notifications.length];
-    // The 2026 client calls the 2026 backends through Envoy, the 2025 client the others.
-    const caller = backend === "legacy" ? old : neu;
-    await caller.client.callTool({ name: `${p}bump_counter`, arguments: {} });
-    for (const [i, mcp] of [old, neu].entries()) {
-      const note = await mcp.nextNotification("notifications/resources/updated", since[i]);
-      assertEquals(note.params?.uri, servedCounter(backend), `${backend} backend, client ${i}`);
-    }
-    await caller.client.callTool({ name: `${p}toggle_extra`, arguments: {} });
-    for (const [i, mcp] of [old, neu].entries()) {
-      await mcp.nextNotification("notifications/tools/list_changed", since[i]);
-    }
-    const tools = (await neu.client.listTools({}, { cacheMode: "bypass" })).tools.map((t) => t.name);
-    assert(tools.includes(`${p}${EXTRA_TOOL}`), `${backend}: ${tools}`);
-  }
-  for (const note of neu.notifications) {
-    assert(
-      note.params?._meta?.["io.modelcontextprotocol/subscriptionId"] !== undefined,
-      JSON.stringify(note),
-    );
-  }
-  await listen.close();
+  // The 2026 client calls the 2026 backends through Envoy, the 2025 client the others.
+  await assertChangesReachBothEras(old, neu, (backend) => backend === "legacy" ? old : neu);
 });
 
 /** What a call ends with, as text (result text or error), for comparing two paths. */

@@ -10,6 +10,7 @@ import { waitFor } from "./helpers/ports.ts";
 import { startGatewayFor } from "./helpers/gateway.ts";
 import { connectClientV2, MODERN_VERSION } from "./helpers/mcp_client_v2.ts";
 import {
+  assertChangesReachBothEras,
   type Backend,
   BACKENDS,
   inspect,
@@ -17,7 +18,7 @@ import {
   startMatrixBackends,
   textOf,
 } from "./helpers/eras_matrix.ts";
-import { EXTRA_TOOL, startModern } from "./servers/modern.ts";
+import { startModern } from "./servers/modern.ts";
 
 async function startMatrix() {
   const matrix = await startMatrixBackends();
@@ -143,34 +144,7 @@ Deno.test("cross-era matrix: list changes and resource updates reach both eras f
   await using m = await startMatrix();
   await using old = await connectClientV2(m.gw.mcpUrl, { mode: "legacy" });
   await using neu = await connectClientV2(m.gw.mcpUrl, { mode: { pin: MODERN_VERSION } });
-  const served = (Object.keys(BACKENDS) as Backend[]).map(servedCounter);
-  const listen = await neu.client.listen({ toolsListChanged: true, resourceSubscriptions: served });
-  assertEquals(listen.honoredFilter, { toolsListChanged: true, resourceSubscriptions: served });
-  for (const uri of served) await old.client.subscribeResource({ uri });
-
-  for (const backend of Object.keys(BACKENDS) as Backend[]) {
-    const p = BACKENDS[backend];
-    const since = [old.notifications.length, neu.notifications.length];
-    await old.client.callTool({ name: `${p}bump_counter`, arguments: {} });
-    for (const [i, mcp] of [old, neu].entries()) {
-      const note = await mcp.nextNotification("notifications/resources/updated", since[i]);
-      assertEquals(note.params?.uri, servedCounter(backend), `${backend} backend, client ${i}`);
-    }
-    await old.client.callTool({ name: `${p}toggle_extra`, arguments: {} });
-    for (const [i, mcp] of [old, neu].entries()) {
-      await mcp.nextNotification("notifications/tools/list_changed", since[i]);
-    }
-    const tools = (await neu.client.listTools({}, { cacheMode: "bypass" })).tools.map((t) => t.name);
-    assert(tools.includes(`${p}${EXTRA_TOOL}`), `${backend}: ${tools}`);
-  }
-  // Every frame of the listen stream named its subscription.
-  for (const note of neu.notifications) {
-    assert(
-      note.params?._meta?.["io.modelcontextprotocol/subscriptionId"] !== undefined,
-      JSON.stringify(note),
-    );
-  }
-  await listen.close();
+  await assertChangesReachBothEras(old, neu, () => old);
 });
 
 Deno.test("cross-era matrix: progress and elicitation in every pairing (across eras through the bridge)", async () => {
