@@ -26,6 +26,7 @@ import {
   statusNumber,
 } from "../../src/router/proto.ts";
 import { applyHeaderMutation, HeaderList, type MutationRules } from "./envoy_headers.ts";
+import { RelayedStreams } from "../helpers/relayed_streams.ts";
 
 export interface EnvoyHarnessOptions {
   /** ext_proc gRPC address "host:port" (a function when the processor starts after the proxy). */
@@ -288,36 +289,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
   );
   const exchanges: Exchange[] = [];
   /** Open response streams, ended on close so long SSE streams cannot hold shutdown open. */
-  const inflight = new Set<() => void>();
-  /** Streams `body` to the client, cancelling the upstream when the client goes away. */
-  const relay = (body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
-    const reader = body.getReader();
-    let stop: () => void;
-    return new ReadableStream<Uint8Array>({
-      start(controller) {
-        stop = () => {
-          inflight.delete(stop);
-          try {
-            controller.close();
-          } catch { /* already closed */ }
-          reader.cancel().catch(() => {});
-        };
-        inflight.add(stop);
-      },
-      async pull(controller) {
-        try {
-          const { value, done } = await reader.read();
-          if (done) stop();
-          else controller.enqueue(value);
-        } catch {
-          stop();
-        }
-      },
-      cancel() {
-        stop();
-      },
-    });
-  };
+  const streams = new RelayedStreams();
   // One client per processor address; a function may name another address for each request (several
   // routers behind one Envoy cluster).
   const clients = new Map<string, grpc.Client>();
@@ -648,7 +620,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
         return finish(new Response(null, { status, headers: out }));
       }
       if (!stream.complete) stream.close();
-      return finish(new Response(nullBody ? null : relay(res.body!), { status, headers: out }));
+      return finish(new Response(nullBody ? null : streams.relay(res.body!), { status, headers: out }));
     }
     const reader = res.body.getReader();
     const processed = new ReadableStream<Uint8Array>({
@@ -704,7 +676,7 @@ export function startEnvoyHarness(options: EnvoyHarnessOptions): Promise<EnvoyHa
     });
     const port = server.addr.port;
     const close = async () => {
-      for (const stop of [...inflight]) stop();
+      streams.endAll();
       for (const client of clients.values()) client.close();
       await server.shutdown();
     };

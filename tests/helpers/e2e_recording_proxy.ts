@@ -15,6 +15,7 @@
  * ```
  * Disposing it ends the streams still open through it, so it may be disposed before the backend.
  */
+import { RelayedStreams } from "./relayed_streams.ts";
 
 /** One JSON-RPC message a client POSTed (a request, notification or response). */
 export interface RecordedMessage {
@@ -65,33 +66,7 @@ export function startRecordingProxy(target: string, options: RecordingProxyOptio
   // Not `req.signal`: Deno aborts it once the handler returns, which would cut streamed bodies mid-flight.
   const closing = new AbortController();
   /** Ends each response body still streaming (an SSE stream would otherwise hold shutdown open). */
-  const open = new Set<() => void>();
-  const relay = (body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
-    const reader = body.getReader();
-    let stop!: () => void;
-    return new ReadableStream<Uint8Array>({
-      start(controller) {
-        stop = () => {
-          open.delete(stop);
-          try {
-            controller.close();
-          } catch { /* already closed */ }
-          reader.cancel().catch(() => {});
-        };
-        open.add(stop);
-      },
-      async pull(controller) {
-        try {
-          const { value, done } = await reader.read();
-          if (done) stop();
-          else controller.enqueue(value);
-        } catch {
-          stop();
-        }
-      },
-      cancel: () => stop(),
-    });
-  };
+  const streams = new RelayedStreams();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     seen.push(req.headers.get("authorization") ?? "");
     const recorded: RecordedRequest = {
@@ -124,7 +99,7 @@ export function startRecordingProxy(target: string, options: RecordingProxyOptio
         signal: closing.signal,
         redirect: "manual",
       });
-      return new Response(res.body && relay(res.body), { status: res.status, headers: res.headers });
+      return new Response(res.body && streams.relay(res.body), { status: res.status, headers: res.headers });
     } catch (e) {
       return new Response(`proxy: ${(e as Error).message}`, { status: 502 });
     }
@@ -139,7 +114,7 @@ export function startRecordingProxy(target: string, options: RecordingProxyOptio
     toolCalls: () => messages.filter((m) => m.method === "tools/call").map((m) => m.params?.name),
     [Symbol.asyncDispose]: () => {
       closing.abort();
-      for (const stop of [...open]) stop();
+      streams.endAll();
       return server.shutdown();
     },
   };
